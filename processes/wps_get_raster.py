@@ -1,0 +1,161 @@
+"""get_raster_process: a WMS layer around a point or over a bbox, edge-filtered.
+
+Compatible with the tutorial's process (identifier, inputs wms/lat/lon/method, output
+`image` as PNG); adds bbox, width/height, stretch, magnitudes and a float32 GeoTIFF.
+The handler only unpacks inputs, calls wps_app.tile and sets outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pywps import Process
+from pywps.app.Common import Metadata
+from pywps.app.exceptions import ProcessError
+from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode
+
+from processes import wpsio
+from wps_app import context, outputs
+from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
+from wps_app.tile import TileRequest, TileResult, build_request, render
+from wps_app.types import BBox
+
+
+def _value(inputs: dict, identifier: str):
+    values = inputs.get(identifier)
+    return values[0].data if values else None
+
+
+def _layers_abstract(layers: dict[str, str]) -> str:
+    listed = "; ".join(f"{name}: {title}" for name, title in sorted(layers.items()))
+    return "Name of a layer of the configured WMS. " + (
+        f"Layers offered: {listed}" if listed else "The WMS layer list is not available yet."
+    )
+
+
+class WmsUnavailableForRequest(NoApplicableCode):
+    """The WMS capabilities could not be read, so the layer cannot be checked."""
+
+    code = 503
+
+
+class GetRasterProcess(Process):
+    """Edge-filter a WMS layer; outputs a PNG (or GeoTIFF) `image` and a float32 `geotiff`."""
+
+    IDENTIFIER = "get_raster_process"
+
+    def __init__(self):
+        settings = context.settings()
+        layers = context.catalog().cached()
+        inputs = [
+            wpsio.layer_input(sorted(layers), _layers_abstract(layers)),
+            wpsio.degrees_input("lat", "Latitude"),
+            wpsio.degrees_input("lon", "Longitude"),
+            wpsio.bbox_input(),
+            wpsio.size_input("width", settings.default_size_px, settings.max_width_px),
+            wpsio.size_input("height", settings.default_size_px, settings.max_height_px),
+            wpsio.method_input(),
+            wpsio.stretch_input(),
+        ]
+        super().__init__(
+            self._handler,
+            identifier=self.IDENTIFIER,
+            title="Edge-filtered WMS raster",
+            abstract=(
+                "Reads a WMS layer through GDAL around lat/lon (a square of "
+                f"{settings.default_side_deg:g} degree) or over a bbox, applies a Sobel or "
+                "Prewitt filter to its luminance in float32, and returns a georeferenced "
+                "PNG and a float32 GeoTIFF in EPSG:4326."
+            ),
+            version="1.0",
+            metadata=[Metadata("Raster Image"), Metadata("Edge detection")],
+            inputs=inputs,
+            outputs=[wpsio.image_output(), wpsio.geotiff_output()],
+            store_supported=True,
+            status_supported=True,
+        )
+
+    def refresh_layers(self, layers: dict[str, str]) -> None:
+        """Advertise `layers` as the allowed values of `wms` (DescribeProcess)."""
+        fresh = wpsio.layer_input(sorted(layers), _layers_abstract(layers))
+        for index, inpt in enumerate(self.inputs):
+            if inpt.identifier == "wms":
+                self.inputs[index] = fresh
+
+    def execute(self, wps_request, uuid):
+        self.tile_request(wps_request.inputs)  # refuse bad input before any job starts
+        return super().execute(wps_request, uuid)
+
+    def tile_request(self, inputs: dict) -> TileRequest:
+        """Validate the request's inputs; raises PyWPS exceptions with locators."""
+        catalog = context.catalog()
+        try:
+            layers = catalog.layers()
+        except WmsError as exc:
+            layers = catalog.cached()
+            if not layers:
+                raise WmsUnavailableForRequest(
+                    f"cannot check the layer: {exc}", "wms"
+                ) from exc
+        bbox = _value(inputs, "bbox")
+        try:
+            return build_request(
+                context.settings(),
+                layers,
+                layer=_value(inputs, "wms"),
+                lat=_value(inputs, "lat"),
+                lon=_value(inputs, "lon"),
+                bbox=BBox(*bbox) if bbox is not None else None,
+                width=_value(inputs, "width"),
+                height=_value(inputs, "height"),
+                method=_value(inputs, "method"),
+                stretch=_value(inputs, "stretch"),
+            )
+        except MissingInput as exc:
+            raise MissingParameterValue(str(exc), exc.locator) from exc
+        except InvalidInput as exc:
+            raise InvalidParameterValue(str(exc), exc.locator) from exc
+
+    def _handler(self, request, response):
+        try:
+            tile_request = self.tile_request(request.inputs)
+        except NoApplicableCode as exc:
+            raise ProcessError(str(exc.description)) from exc
+        response.update_status("inputs checked against the WMS capabilities", 10)
+        settings = context.settings()
+        try:
+            result = render(tile_request, settings, Path(self.workdir), response.update_status)
+            response.update_status("publishing outputs", 95)
+            self._set_outputs(request, response, result)
+        except EdgeServiceError as exc:
+            raise ProcessError(str(exc)) from exc
+        return response
+
+    def _set_outputs(self, request, response, result: TileResult) -> None:
+        image, geotiff = response.outputs["image"], response.outputs["geotiff"]
+        asked = request.outputs.get("image", {}).get("mimetype") or image.data_format.mime_type
+        if asked in wpsio.TIFF_MIME_TYPES:
+            image.data_format = wpsio.GEOTIFF if asked == wpsio.GEOTIFF.mime_type else wpsio.TIFF
+            image_file = result.geotiff
+        else:
+            image_file = result.png
+        chosen = {image: image_file, geotiff: result.geotiff}
+        if not (image.as_reference or geotiff.as_reference) or request.raw:
+            # PyWPS removes the work directory before it sends a raw or inline output,
+            # so hand it the bytes (it would read the whole file into memory anyway).
+            for output, path in chosen.items():
+                output.as_reference = False  # else PyWPS stores raw outputs it never serves
+                output.data = path.read_bytes()
+            return
+        settings = context.settings()
+        published = outputs.publish(
+            [result.geotiff, result.png, *result.png_sidecars],
+            settings.output_path,
+            str(self.uuid),
+        )
+        base_url = f"{settings.output_url.rstrip('/')}/{self.uuid}/"
+        for output, path in chosen.items():
+            if output.as_reference:
+                output.url = base_url + path.name
+            else:
+                output.data = (published / path.name).read_bytes()

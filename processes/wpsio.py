@@ -1,0 +1,82 @@
+"""Formats, inputs and outputs shared by the processes (defined once, as finch does)."""
+
+from __future__ import annotations
+
+from pywps import BoundingBoxInput, ComplexOutput, Format, LiteralInput
+from pywps.validator.mode import MODE
+
+from wps_app.types import METHODS, STRETCHES
+
+# PyWPS has no PNG constant; GeoTIFF is named as PyWPS and birdy name it, plain TIFF too.
+PNG = Format("image/png", extension=".png")
+GEOTIFF = Format("image/tiff; subtype=geotiff", extension=".tif")
+TIFF = Format("image/tiff", extension=".tif")
+TIFF_MIME_TYPES = (GEOTIFF.mime_type, TIFF.mime_type)
+
+# Inputs are validated by our own code (wps_app.tile.build_request) with messages and
+# locators a user can act on, so PyWPS's own literal validation is switched off.
+
+
+def layer_input(allowed: list[str], abstract: str) -> LiteralInput:
+    return LiteralInput(
+        "wms", "WMS layer", data_type="string", abstract=abstract,
+        allowed_values=allowed or None, mode=MODE.NONE,
+    )
+
+
+def degrees_input(identifier: str, title: str) -> LiteralInput:
+    return LiteralInput(
+        identifier, title, data_type="float", min_occurs=0, mode=MODE.NONE,
+        abstract=f"{title} of the tile centre, EPSG:4326 degrees; required unless bbox is given",
+    )
+
+
+def bbox_input() -> BoundingBoxInput:
+    return BoundingBoxInput(
+        "bbox", "Bounding box", crss=["EPSG:4326", "urn:ogc:def:crs:OGC:1.3:CRS84"],
+        min_occurs=0, mode=MODE.NONE,
+        abstract="Area to filter instead of lat/lon: EPSG:4326 corners are lat,lon; "
+        "CRS84 corners are lon,lat.",
+    )
+
+
+def size_input(identifier: str, default: int, cap: int) -> LiteralInput:
+    return LiteralInput(
+        identifier, f"{identifier.capitalize()} in pixels", data_type="integer",
+        min_occurs=0, default=default, mode=MODE.NONE,
+        abstract=f"Output {identifier} in pixels, 1 to {cap}.",
+    )
+
+
+def method_input() -> LiteralInput:
+    return LiteralInput(
+        "method", "Edge filter", data_type="string", min_occurs=0, default="sobel_x",
+        allowed_values=list(METHODS), mode=MODE.NONE,
+        abstract="x: positive where brightness rises eastward; y: where it rises northward; "
+        "magnitude: sqrt(gx^2 + gy^2). Values in raw kernel units.",
+    )
+
+
+def stretch_input() -> LiteralInput:
+    return LiteralInput(
+        "stretch", "PNG scale", data_type="string", min_occurs=0, default="signed",
+        allowed_values=list(STRETCHES), mode=MODE.NONE,
+        abstract="signed: 0 -> 128, +-max -> 255/1; absolute: |g| 0..max -> 0..255; "
+        "clip: the tutorial's (negatives 0, over 255 -> 255).",
+    )
+
+
+def image_output() -> ComplexOutput:
+    return ComplexOutput(
+        "image", "Filtered image", supported_formats=[PNG, GEOTIFF, TIFF], as_reference=True,
+        abstract="PNG (default, 8-bit on a fixed scale, georeferenced by a .png.aux.xml and "
+        "a world file served beside it) or the float32 GeoTIFF.",
+    )
+
+
+def geotiff_output() -> ComplexOutput:
+    return ComplexOutput(
+        "geotiff", "Signed gradient GeoTIFF", supported_formats=[GEOTIFF, TIFF],
+        as_reference=True,
+        abstract="float32, EPSG:4326, NaN nodata, DEFLATE with predictor 3.",
+    )

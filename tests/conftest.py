@@ -1,0 +1,66 @@
+"""Session fixtures: the sample raster, MapServer under lighttpd, gunicorn, on loopback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import rasterio
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+for path in (REPO_ROOT, TESTS):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from data.make_sample import FILE_NAME, write_sample  # noqa: E402
+from servers import start_wps  # noqa: E402
+from wps_app import embedded_wms  # noqa: E402
+
+SAMPLE = REPO_ROOT / "data" / "generated" / FILE_NAME
+LAYER = "sample_city"
+TUTORIAL_LAT, TUTORIAL_LON = 45.55425883140662, -73.49350601434709
+
+
+@pytest.fixture(scope="session")
+def sample_path() -> Path:
+    """The generated sample GeoTIFF that MapServer publishes."""
+    if not SAMPLE.exists():
+        write_sample(SAMPLE.parent)
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample(sample_path):
+    """The open sample dataset, read straight from data/ (not through any server)."""
+    with rasterio.open(sample_path) as dataset:
+        yield dataset
+
+
+@pytest.fixture(scope="session")
+def wms(sample_path, tmp_path_factory):
+    """The embedded MapServer WMS (lighttpd + FastCGI) on a free loopback port."""
+    server = embedded_wms.start(rundir=tmp_path_factory.mktemp("wms"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def faults_wms(sample_path, tmp_path_factory):
+    """A second MapServer with a layer whose GetMap fails with a ServiceException."""
+    server = embedded_wms.start(
+        rundir=tmp_path_factory.mktemp("wms-faults"),
+        mapfile=TESTS / "data" / "faults.map",
+        max_procs=1,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def wps(wms, tmp_path_factory):
+    """gunicorn serving the WPS against the embedded WMS."""
+    server = start_wps(tmp_path_factory.mktemp("wps"), wms.url)
+    yield server
+    server.stop()

@@ -1,0 +1,146 @@
+"""WSGI application: the PyWPS service at /wps, published outputs at /outputs/, /health.
+
+`gunicorn wps_app.app:application` serves it; `create_app(cfgfiles)` builds another one
+(tests do). Configuration layering: repository pywps.cfg -> extra files -> $PYWPS_CFG ->
+WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+from pathlib import Path
+
+import pywps.configuration as pywps_config
+from werkzeug.exceptions import NotFound
+from werkzeug.security import safe_join
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
+
+from processes import get_processes
+from wps_app import __version__, context
+from wps_app.errors import WmsError
+from wps_app.service import EdgeService
+from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
+
+LOGGER = logging.getLogger(__name__)
+
+_CONTENT_TYPES = {
+    ".png": "image/png",
+    ".tif": "image/tiff",
+    ".xml": "text/xml",
+    ".pgw": "text/plain",
+}
+
+
+def _configure_pywps(files: list[Path], settings: Settings) -> None:
+    """Load PyWPS's global configuration from the same files, env overrides and paths."""
+    pywps_config.load_configuration([str(f) for f in files if f.exists()])
+    merged = read_config(files)
+    for section in merged.sections():
+        if not pywps_config.CONFIG.has_section(section):
+            pywps_config.CONFIG.add_section(section)
+        for key, value in merged.items(section):
+            pywps_config.CONFIG.set(section, key, value)
+    pywps_config.CONFIG.set("server", "outputpath", str(settings.output_path))
+    pywps_config.CONFIG.set("server", "workdir", str(settings.work_path))
+    pywps_config.CONFIG.set("server", "outputurl", settings.output_url)
+    database = pywps_config.CONFIG.get("logging", "database")
+    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
+        relative = database[len("sqlite:///") :]
+        if relative != ":memory:":
+            path = (REPO_ROOT / relative).resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pywps_config.CONFIG.set("logging", "database", f"sqlite:///{path}")
+    settings.output_path.mkdir(parents=True, exist_ok=True)
+    settings.work_path.mkdir(parents=True, exist_ok=True)
+
+
+class EdgeApp:
+    """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
+
+    def __init__(self, service: EdgeService, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+
+    def _refresh_layers(self) -> None:
+        """Keep the advertised layer list in step with the WMS capabilities (cached)."""
+        catalog = context.catalog()
+        try:
+            layers = catalog.layers()
+        except WmsError as exc:
+            LOGGER.warning("WMS capabilities unavailable: %s", exc)
+            return
+        for process in self.service.processes.values():
+            refresh = getattr(process, "refresh_layers", None)
+            if refresh is not None:
+                refresh(layers)
+
+    def _output(self, request: Request, relative: str) -> Response:
+        path = safe_join(str(self.settings.output_path), relative)
+        if path is None or "/." in "/" + relative or not Path(path).is_file():
+            raise NotFound()
+        name = Path(path).name
+        content_type = (
+            "application/xml"
+            if name.endswith(".aux.xml")
+            else _CONTENT_TYPES.get(Path(name).suffix)
+            or mimetypes.guess_type(name)[0]
+            or "application/octet-stream"
+        )
+        handle = open(path, "rb")
+        return Response(
+            wrap_file(request.environ, handle),
+            content_type=content_type,
+            direct_passthrough=True,
+            headers={"Content-Length": str(Path(path).stat().st_size)},
+        )
+
+    def _health(self) -> Response:
+        try:
+            layers = context.catalog().layers()
+            body, status = {"status": "ok", "version": __version__, "layers": len(layers)}, 200
+        except WmsError as exc:
+            body, status = {"status": "unavailable", "reason": str(exc)}, 503
+        return Response(json.dumps(body), status=status, content_type="application/json")
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "") or "/"
+        if path in ("/", "/wps", "/wps/"):
+            self._refresh_layers()
+            return self.service(environ, start_response)
+        request = Request(environ)
+        if path.startswith("/outputs/") and request.method in ("GET", "HEAD"):
+            try:
+                response = self._output(request, path[len("/outputs/") :])
+            except NotFound as exc:
+                response = exc.get_response(environ)
+        elif path == "/health":
+            response = self._health()
+        else:
+            response = NotFound().get_response(environ)
+        return response(environ, start_response)
+
+
+def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
+    """Build the WSGI application from the layered configuration."""
+    files = config_files(cfgfiles)
+    settings = load_settings(files)
+    _configure_pywps(files, settings)
+    context.configure(settings)
+    try:
+        context.catalog().layers()
+    except WmsError as exc:  # the service still starts; the layer list fills in later
+        LOGGER.warning("WMS capabilities unavailable at start-up: %s", exc)
+    return EdgeApp(EdgeService(get_processes()), settings)
+
+
+def __getattr__(name: str):
+    # `gunicorn wps_app.app:application` builds the default application on first access,
+    # so importing this module (tests, tools) reads no configuration and contacts no WMS.
+    if name == "application":
+        app = create_app()
+        globals()["application"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

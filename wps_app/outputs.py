@@ -1,0 +1,163 @@
+"""Writers: the float32 GeoTIFF, the 8-bit PNG with its georeferencing sidecars, publishing.
+
+Both outputs carry EPSG:4326 and the exact transform of the request. The PNG uses a fixed
+scale per method (see png_levels), so tiles compare and one pass suffices. Files are
+written in a private work directory and published into the output directory by one
+rename, so a reader never sees a half-written output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from wps_app.errors import OutputError
+from wps_app.raster import max_response
+from wps_app.types import Method, Raster, Stretch
+
+GEOTIFF_PROFILE = {
+    "driver": "GTiff",
+    "dtype": "float32",
+    "count": 1,
+    "nodata": float("nan"),
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "predictor": 3,
+}
+
+
+def geotiff_profile(compress: str = "DEFLATE", zlevel: int = 6) -> dict:
+    """A copy of the GeoTIFF creation profile with the given codec and level."""
+    profile = dict(GEOTIFF_PROFILE, compress=compress.lower())
+    profile["zstd_level" if compress.upper() == "ZSTD" else "zlevel"] = zlevel
+    return profile
+
+
+def write_geotiff(
+    raster: Raster,
+    path: Path,
+    tags: dict[str, str],
+    compress: str = "DEFLATE",
+    zlevel: int = 6,
+) -> Path:
+    """Write a 2-D float32 gradient as a single-band GeoTIFF (NaN nodata, EPSG:4326).
+
+    `tags` go into the dataset metadata (method, layer, WMS URL, bbox...).
+    """
+    profile = geotiff_profile(compress, zlevel)
+    profile.update(
+        width=raster.width, height=raster.height, crs=raster.crs, transform=raster.transform
+    )
+    if raster.width < 256 or raster.height < 256:
+        profile.update(tiled=False)
+        profile.pop("blockxsize")
+        profile.pop("blockysize")
+    try:
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(raster.data.astype(np.float32, copy=False), 1)
+            dst.update_tags(**tags)
+            dst.set_band_description(1, "gradient (kernel units on 0-255 luminance)")
+    except rasterio.errors.RasterioError as exc:
+        raise OutputError(f"could not write the GeoTIFF: {exc}") from exc
+    return path
+
+
+def png_levels(gradient: np.ndarray, method: Method, stretch: Stretch) -> np.ndarray:
+    """Map a float32 gradient to (2, rows, cols) uint8: grey level and alpha.
+
+    - signed: 0 -> 128, +M -> 255, -M -> 1, where M = max_response(method);
+    - absolute: |g| over 0..M -> 0..255;
+    - clip: the tutorial's 8-bit result, negatives -> 0, over 255 -> 255;
+    - magnitudes are never negative, so for them signed equals absolute.
+    NaN (nodata) gets alpha 0.
+    """
+    valid = np.isfinite(gradient)
+    g = np.where(valid, gradient, np.float32(0.0))
+    m = np.float32(max_response(method))
+    if stretch == "signed" and not method.endswith("magnitude"):
+        levels = np.float32(128.0) + g * (np.float32(127.0) / m)
+        lo = 1.0
+    elif stretch in ("signed", "absolute"):
+        levels = np.abs(g) * (np.float32(255.0) / m)
+        lo = 0.0
+    elif stretch == "clip":
+        levels, lo = g, 0.0
+    else:
+        raise ValueError(f"unknown stretch {stretch!r}")
+    grey = np.clip(np.rint(levels), lo, 255.0).astype(np.uint8)
+    alpha = np.where(valid, np.uint8(255), np.uint8(0))
+    return np.stack([grey, alpha])
+
+
+def world_file_lines(raster: Raster) -> str:
+    """ESRI world file text (pixel sizes, rotations, centre of the upper-left pixel).
+
+    Written with full float precision; GDAL's own WORLDFILE option rounds to 10 decimals.
+    """
+    t = raster.transform
+    centre_x, centre_y = t * (0.5, 0.5)
+    return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, centre_x, centre_y)) + "\n"
+
+
+def write_png(
+    raster: Raster, path: Path, method: Method, stretch: Stretch, zlevel: int = 6
+) -> list[Path]:
+    """Write the PNG (grey + alpha) and its sidecars; return [png, aux.xml, world file].
+
+    GDAL writes `name.png.aux.xml` with the geotransform and CRS; we add `name.pgw`.
+    """
+    levels = png_levels(raster.data, method, stretch)
+    profile = {
+        "driver": "PNG",
+        "width": raster.width,
+        "height": raster.height,
+        "count": 2,
+        "dtype": "uint8",
+        "crs": raster.crs,
+        "transform": raster.transform,
+        "zlevel": zlevel,
+    }
+    aux = path.with_name(path.name + ".aux.xml")
+    world = path.with_suffix(".pgw")
+    try:
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(levels)
+            dst.colorinterp = [
+                rasterio.enums.ColorInterp.gray,
+                rasterio.enums.ColorInterp.alpha,
+            ]
+        world.write_text(world_file_lines(raster))
+    except rasterio.errors.RasterioError as exc:
+        raise OutputError(f"could not write the PNG: {exc}") from exc
+    if not aux.exists():
+        raise OutputError("GDAL did not write the PNG georeferencing sidecar")
+    return [path, aux, world]
+
+
+def publish(files: list[Path], output_root: Path, job_id: str) -> Path:
+    """Move `files` into output_root/job_id/ atomically and return that directory.
+
+    The files are first gathered in a hidden staging directory on the same file system,
+    then one rename makes them all visible at once. Raises OutputError on failure and
+    leaves nothing behind.
+    """
+    if not job_id or os.sep in job_id or job_id.startswith("."):
+        raise OutputError("invalid job id")
+    final = output_root / job_id
+    staging = output_root / f".staging-{job_id}-{uuid.uuid4().hex}"
+    try:
+        output_root.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        for src in files:
+            shutil.move(os.fspath(src), os.fspath(staging / src.name))
+        os.rename(staging, final)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"could not publish the outputs: {exc.strerror or exc}") from exc
+    return final

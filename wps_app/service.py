@@ -1,0 +1,144 @@
+"""Our thin layer over pywps.Service: strict input parsing with OGC exceptions.
+
+PyWPS 4.8.1 (pinned exactly in requirements.txt, since this relies on its internals)
+silently ignores unknown and repeated inputs, turns a malformed number into a bare HTTP
+500, and loses the axis order of a BoundingBox: its XML path swaps EPSG:4326 corners
+through OWSLib while its key-value path keeps them as typed and drops the CRS. Each of
+these is fixed here, before any job starts, so a refusal is always an ExceptionReport
+with the right exceptionCode and a locator naming the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from owslib.crs import Crs
+from pywps import Service
+from pywps.exceptions import InvalidParameterValue, MissingParameterValue
+
+from wps_app.errors import InvalidInput
+from wps_app.types import bbox_from_corners
+
+CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+
+
+def _owslib_swapped(crs: str | None) -> bool:
+    """Whether OWSLib's BoundingBox (used by PyWPS's XML parser) swapped the corners."""
+    return bool(crs) and Crs(crs).axisorder == "yx"
+
+
+def _parse_kvp_bbox(text: str) -> tuple[list[float], str | None]:
+    """'a,b,c,d[,crs[,dimensions]]' as WPS 1.0.0 key-value encoding writes a bbox."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) < 4:
+        raise InvalidInput("bbox needs four numbers: lower corner, upper corner[, crs]", "bbox")
+    numbers = [float(p) for p in parts[:4]]
+    return numbers, (parts[4] if len(parts) > 4 and parts[4] else None)
+
+
+def normalise_bbox(raw: dict, locator: str) -> list[float]:
+    """[west, south, east, north] from a raw PyWPS bbox input, whatever path parsed it."""
+    try:
+        data = raw.get("data")
+        if isinstance(data, str):  # key-value pairs: corners as typed, CRS inside the text
+            numbers, crs = _parse_kvp_bbox(data)
+            crs = crs or raw.get("crs")
+        else:  # XML: OWSLib already swapped corners for CRSs it knows to be lat,lon
+            crs = raw.get("crs")
+            numbers = [float(v) for v in data]
+            if _owslib_swapped(crs):
+                numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
+        bbox = bbox_from_corners((numbers[0], numbers[1]), (numbers[2], numbers[3]), crs)
+    except InvalidInput as exc:
+        raise InvalidParameterValue(str(exc), locator) from exc
+    except (TypeError, ValueError, IndexError) as exc:
+        raise InvalidParameterValue(f"{locator} must hold four numbers", locator) from exc
+    return [bbox.west, bbox.south, bbox.east, bbox.north]
+
+
+_KVP_OUTPUT_ATTRIBUTES = {
+    "mimetype": "mimetype",
+    "encoding": "encoding",
+    "schema": "schema",
+    "uom": "uom",
+    "asreference": "asReference",
+}
+
+
+def parse_kvp_outputs(text: str) -> dict[str, dict]:
+    """ResponseDocument / RawDataOutput key-value text ('id@mimeType=x@asReference=true;...')
+    in the shape PyWPS's XML parser gives (PyWPS 4.8.1 mangles 'id@attr=value' in KVP)."""
+    outputs: dict[str, dict] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        identifier, *attributes = item.split("@")
+        if "=" in identifier:  # 'id=value' is the literal-output form; keep the id
+            identifier = identifier.split("=", 1)[0]
+        output = {identifier: "", "mimetype": None, "encoding": "", "schema": "", "uom": ""}
+        for attribute in attributes:
+            key, _, value = attribute.partition("=")
+            name = _KVP_OUTPUT_ATTRIBUTES.get(key.strip().lower())
+            if name is None:
+                raise InvalidParameterValue(f"unknown output attribute {key[:40]}", identifier)
+            output[name] = unquote(value)
+        outputs[identifier] = output
+    return outputs
+
+
+class EdgeService(Service):
+    """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
+
+    def execute(self, identifier, wps_request, uuid):
+        process = self.processes.get(identifier)
+        if process is None:
+            raise InvalidParameterValue(f"unknown process {identifier!s:.80}", "Identifier")
+        if wps_request.http_request is not None and wps_request.http_request.method == "GET":
+            if isinstance(wps_request.output_ids, str):
+                wps_request.outputs = parse_kvp_outputs(wps_request.output_ids)
+        outputs = {output.identifier for output in process.outputs}
+        for name in wps_request.outputs:
+            if name not in outputs:
+                raise InvalidParameterValue(
+                    f"unknown output {name!s:.60}; {identifier} offers: {', '.join(sorted(outputs))}",
+                    str(name)[:60],
+                )
+        if wps_request.raw and len(wps_request.outputs) != 1:
+            raise InvalidParameterValue("RawDataOutput names exactly one output", "RawDataOutput")
+        known = {inpt.identifier for inpt in process.inputs}
+        for name in wps_request.inputs:
+            if name not in known:
+                raise InvalidParameterValue(
+                    f"unknown input {name!s:.60}; {identifier} takes: {', '.join(sorted(known))}",
+                    str(name)[:60],
+                )
+        return super().execute(identifier, wps_request, uuid)
+
+    @staticmethod
+    def _check_occurs(source, inputs: Sequence) -> None:
+        if source.max_occurs is not None and len(inputs) > source.max_occurs:
+            raise InvalidParameterValue(
+                f"{source.identifier} given {len(inputs)} times; at most {source.max_occurs}",
+                source.identifier,
+            )
+
+    def create_literal_inputs(self, source, inputs):
+        self._check_occurs(source, inputs)
+        for inpt in inputs:
+            if inpt.get("data") in (None, ""):
+                raise MissingParameterValue(f"{source.identifier} is empty", source.identifier)
+        try:
+            return super().create_literal_inputs(source, inputs)
+        except (InvalidParameterValue, MissingParameterValue):
+            raise
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidParameterValue(
+                f"{source.identifier} must be a valid {source.data_type}", source.identifier
+            ) from exc
+
+    def create_bbox_inputs(self, source, inputs):
+        self._check_occurs(source, inputs)
+        normalised = [
+            {"data": normalise_bbox(inpt, source.identifier), "crs": CRS84_URN, "dimensions": 2}
+            for inpt in inputs
+        ]
+        return super().create_bbox_inputs(source, normalised)

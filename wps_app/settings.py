@@ -1,0 +1,117 @@
+"""Typed, frozen settings read once from pywps.cfg files plus WPS_* environment overrides.
+
+Layering (later wins): the repository's pywps.cfg -> the file named by $PYWPS_CFG ->
+environment variables named WPS_<SECTION>_<KEY> (for example WPS_WMS_URL). Relative paths
+are resolved against the repository root, never against the current directory.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "pywps.cfg"
+ENV_PREFIX = "WPS_"
+
+
+def config_files(extra: list[str | Path] | None = None) -> list[Path]:
+    """The configuration files in the order they are read: defaults first."""
+    files = [DEFAULT_CONFIG, *(Path(p) for p in extra or [])]
+    if os.environ.get("PYWPS_CFG"):
+        files.append(Path(os.environ["PYWPS_CFG"]))
+    return files
+
+
+def read_config(files: list[Path]) -> configparser.ConfigParser:
+    """Read `files` (missing ones are skipped) and apply WPS_<SECTION>_<KEY> overrides."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read([str(f) for f in files], encoding="utf-8")
+    for name, value in os.environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if section and key:
+            if not parser.has_section(section):
+                parser.add_section(section)
+            parser.set(section, key, value)
+    return parser
+
+
+def _path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+
+
+def _http_url(value: str, key: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} must be an http(s) URL, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from configuration, with units in the names."""
+
+    wms_url: str = "http://127.0.0.1:8081/wms"
+    wms_version: str = "1.3.0"
+    wms_timeout_s: float = 10.0
+    wms_retries: int = 2
+    capabilities_ttl_s: float = 300.0
+    default_size_px: int = 512
+    default_side_deg: float = 0.0005
+    max_width_px: int = 4096
+    max_height_px: int = 4096
+    max_pixels: int = 4096 * 4096
+    max_bbox_deg: float = 0.5
+    png_zlevel: int = 6
+    geotiff_compress: str = "DEFLATE"
+    geotiff_zlevel: int = 6
+    output_path: Path = REPO_ROOT / "var" / "outputs"
+    output_url: str = "http://127.0.0.1:5000/outputs/"
+    work_path: Path = REPO_ROOT / "var" / "tmp"
+    server_url: str = "http://127.0.0.1:5000/wps"
+
+    @classmethod
+    def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:
+        """Build settings from a parsed configuration; missing keys keep their defaults."""
+        d = cls()
+
+        def get(section: str, key: str, default: object) -> str:
+            return cfg.get(section, key, fallback=str(default)).strip()
+
+        version = get("wms", "version", d.wms_version)
+        if version not in ("1.1.1", "1.3.0"):
+            raise ValueError(f"[wms] version must be 1.1.1 or 1.3.0, got {version!r}")
+        compress = get("output", "geotiff_compress", d.geotiff_compress).upper()
+        if compress not in ("DEFLATE", "ZSTD", "LZW"):
+            raise ValueError("[output] geotiff_compress must be DEFLATE, ZSTD or LZW")
+        return cls(
+            wms_url=_http_url(get("wms", "url", d.wms_url), "[wms] url"),
+            wms_version=version,
+            wms_timeout_s=float(get("wms", "timeout", d.wms_timeout_s)),
+            wms_retries=int(get("wms", "retries", d.wms_retries)),
+            capabilities_ttl_s=float(get("wms", "capabilities_ttl", d.capabilities_ttl_s)),
+            default_size_px=int(get("limits", "default_size", d.default_size_px)),
+            default_side_deg=float(get("limits", "default_side_deg", d.default_side_deg)),
+            max_width_px=int(get("limits", "max_width", d.max_width_px)),
+            max_height_px=int(get("limits", "max_height", d.max_height_px)),
+            max_pixels=int(get("limits", "max_pixels", d.max_pixels)),
+            max_bbox_deg=float(get("limits", "max_bbox_deg", d.max_bbox_deg)),
+            png_zlevel=int(get("output", "png_zlevel", d.png_zlevel)),
+            geotiff_compress=compress,
+            geotiff_zlevel=int(get("output", "geotiff_zlevel", d.geotiff_zlevel)),
+            output_path=_path(get("server", "outputpath", d.output_path)),
+            output_url=get("server", "outputurl", d.output_url),
+            work_path=_path(get("server", "workdir", d.work_path)),
+            server_url=get("server", "url", d.server_url),
+        )
+
+
+def load_settings(files: list[Path] | None = None) -> Settings:
+    """Read settings from `files` (default: config_files()) and the environment."""
+    return Settings.from_parser(read_config(files if files is not None else config_files()))
