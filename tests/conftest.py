@@ -39,7 +39,7 @@ def sample(sample_path):
 
 
 @pytest.fixture(scope="session")
-def wms(sample_path, tmp_path_factory):
+def wms_server(sample_path, tmp_path_factory):
     """The embedded MapServer WMS (lighttpd + FastCGI) on a free loopback port."""
     server = embedded_wms.start(rundir=tmp_path_factory.mktemp("wms"))
     yield server
@@ -59,8 +59,8 @@ def faults_wms(sample_path, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def wps(wms, tmp_path_factory):
+def wps(wms_server, tmp_path_factory):
     """gunicorn serving the WPS against the embedded WMS."""
-    server = start_wps(tmp_path_factory.mktemp("wps"), wms.url)
+    server = start_wps(tmp_path_factory.mktemp("wps"), wms_server.url)
     yield server
     server.stop()

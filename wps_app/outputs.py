@@ -101,7 +101,7 @@ def world_file_lines(raster: Raster) -> str:
     Written with full float precision; GDAL's own WORLDFILE option rounds to 10 decimals.
     """
     t = raster.transform
-    centre_x, centre_y = t * (0.5, 0.5)
+    centre_x, centre_y = t @ (0.5, 0.5)
     return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, centre_x, centre_y)) + "\n"
 
 
