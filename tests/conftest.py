@@ -64,3 +64,33 @@ def wps(wms_server, tmp_path_factory):
     server = start_wps(tmp_path_factory.mktemp("wps"), wms_server.url)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fault_proxy(faults_wms):
+    """A fault-injecting proxy in front of the fault-test MapServer (mode set per test)."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(faults_wms.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def faulty_wps(fault_proxy, tmp_path_factory):
+    """A WPS (one worker, 2 s WMS timeout, no retries) reading through the fault proxy."""
+    server = start_wps(
+        tmp_path_factory.mktemp("wps-faults"), fault_proxy.url, workers=1, wms_timeout_s=2
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def orphan_wps(sample_path, tmp_path_factory):
+    """A WPS whose WMS answered at start-up (layers cached) and then went down."""
+    wms = embedded_wms.start(rundir=tmp_path_factory.mktemp("wms-doomed"), max_procs=1)
+    server = start_wps(tmp_path_factory.mktemp("wps-orphan"), wms.url, workers=1)
+    wms.stop()
+    yield server
+    server.stop()

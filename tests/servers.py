@@ -15,7 +15,9 @@ from wps_app.embedded_wms import free_port
 from wps_app.settings import REPO_ROOT
 
 
-def write_config(directory: Path, port: int, wms_url: str, extra: str = "") -> Path:
+def write_config(
+    directory: Path, port: int, wms_url: str, wms_timeout_s: float = 5
+) -> Path:
     """A pywps.cfg overlay for a test server: its own port, output and work folders."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "pywps-test.cfg"
@@ -30,9 +32,8 @@ level = INFO
 database = sqlite:///{directory}/pywps-logs.sqlite
 [wms]
 url = {wms_url}
-timeout = 5
+timeout = {wms_timeout_s}
 retries = 0
-{extra}
 """
     )
     return path
@@ -69,11 +70,11 @@ class WpsServer:
 
 
 def start_wps(
-    directory: Path, wms_url: str, workers: int = 2, extra_config: str = ""
+    directory: Path, wms_url: str, workers: int = 2, wms_timeout_s: float = 5
 ) -> WpsServer:
     """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
     port = free_port()
-    config = write_config(directory, port, wms_url, extra_config)
+    config = write_config(directory, port, wms_url, wms_timeout_s)
     env = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory))
     log = open(directory / "gunicorn.log", "ab")
     process = subprocess.Popen(

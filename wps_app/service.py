@@ -128,8 +128,12 @@ class EdgeService(Service):
                 raise MissingParameterValue(f"{source.identifier} is empty", source.identifier)
         try:
             return super().create_literal_inputs(source, inputs)
-        except (InvalidParameterValue, MissingParameterValue):
-            raise
+        except (InvalidParameterValue, MissingParameterValue) as exc:
+            if exc.locator:
+                raise
+            raise InvalidParameterValue(
+                f"{source.identifier} must be a valid {source.data_type}", source.identifier
+            ) from exc
         except (TypeError, ValueError, ArithmeticError) as exc:
             raise InvalidParameterValue(
                 f"{source.identifier} must be a valid {source.data_type}", source.identifier

@@ -116,6 +116,7 @@ def gdal_env(source: WmsSource) -> dict[str, str]:
 
 
 _EXCEPTION_CODE = re.compile(r"exception code '([^']*)'\s*:?\s*(.*)", re.S)
+_EXCEPTION_TEXT = re.compile(r"returned exception:\s*(.*)", re.S)
 _HTTP_STATUS = re.compile(r"HTTP status code: (\d+)")
 
 
@@ -126,6 +127,9 @@ def classify_gdal_error(message: str) -> WmsError:
     if code:
         detail = code.group(2).strip()[:160]
         return WmsServiceException(f"the WMS refused the request ({code.group(1)}): {detail}")
+    exception = _EXCEPTION_TEXT.search(text)
+    if exception:
+        return WmsServiceException(f"the WMS refused the request: {exception.group(1)[:160]}")
     if "timed out" in text.lower() or "timeout" in text.lower():
         return WmsTimeout("the WMS did not answer within the configured timeout")
     status = _HTTP_STATUS.search(text)

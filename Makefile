@@ -1,0 +1,76 @@
+# Edge-filter WPS. `make run` and `make test` install whatever is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+WPS_PORT ?= 5000
+WMS_PORT ?= 8081
+WORKERS ?= 2
+SAMPLE := data/generated/sample_city.tif
+# MapServer + lighttpd serve the sample WMS; gdal-bin and QGIS check outputs in tests;
+# PostgreSQL is the optional shared job store.
+DEBIAN_PACKAGES := python3-venv cgi-mapserver mapserver-bin lighttpd gdal-bin \
+	python3-qgis qgis-providers postgresql curl
+
+.DEFAULT_GOAL := help
+.PHONY: help system-deps venv sample run test bench lint clean docker-build
+
+help:
+	@echo "make run           install what is missing, start the sample WMS and the WPS"
+	@echo "make test          install what is missing, run the whole test suite"
+	@echo "make bench         run the benchmarks in bench/"
+	@echo "make lint          ruff check"
+	@echo "make docker-build  build the container image (needs a Docker engine)"
+	@echo "make clean         remove generated data, outputs and the virtualenv"
+
+system-deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(SAMPLE): data/make_sample.py | $(VENV)/.installed
+	$(PY) data/make_sample.py
+
+sample: $(SAMPLE)
+
+run: system-deps venv sample
+	@mkdir -p var; \
+	$(PY) -m wps_app.embedded_wms --port $(WMS_PORT) --rundir var/wms & wms=$$!; \
+	trap 'kill $$wms 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq 50); do curl -sf "http://127.0.0.1:$(WMS_PORT)/wms?SERVICE=WMS&REQUEST=GetCapabilities" >/dev/null && break; sleep 0.2; done; \
+	echo "WPS: http://127.0.0.1:$(WPS_PORT)/wps   (sample WMS: http://127.0.0.1:$(WMS_PORT)/wms)"; \
+	echo "Try: curl 'http://127.0.0.1:$(WPS_PORT)/wps?service=WPS&request=GetCapabilities'"; \
+	WPS_WMS_URL=http://127.0.0.1:$(WMS_PORT)/wms \
+	WPS_SERVER_URL=http://127.0.0.1:$(WPS_PORT)/wps \
+	WPS_SERVER_OUTPUTURL=http://127.0.0.1:$(WPS_PORT)/outputs/ \
+	$(VENV)/bin/gunicorn wps_app.app:application --bind 127.0.0.1:$(WPS_PORT) \
+		--workers $(WORKERS) --timeout 300 --no-control-socket
+
+test: system-deps venv sample
+	$(PY) -m pytest
+
+bench: system-deps venv sample
+	$(PY) bench/run.py
+
+lint: venv
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check .
+
+docker-build:
+	docker build -t wps-edge .
+
+clean:
+	rm -rf data/generated var $(VENV) .pytest_cache .hypothesis
