@@ -34,10 +34,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _lighttpd_conf(rundir: Path, port: int, mapserv: str, max_procs: int) -> str:
+def _lighttpd_conf(rundir: Path, port: int, mapserv: str, max_procs: int, bind: str) -> str:
     return f"""
 server.document-root = "{rundir}"
-server.bind = "127.0.0.1"
+server.bind = "{bind}"
 server.port = {port}
 server.modules = ("mod_fastcgi")
 server.errorlog = "{rundir}/lighttpd-error.log"
@@ -93,8 +93,10 @@ def start(
     mapfile: Path = DEFAULT_MAPFILE,
     max_procs: int = 4,
     timeout_s: float = 20.0,
+    bind: str = "127.0.0.1",
 ) -> EmbeddedWms:
-    """Start MapServer under lighttpd on 127.0.0.1 and wait until GetCapabilities answers.
+    """Start MapServer under lighttpd (on 127.0.0.1 unless `bind` says otherwise, as in a
+    container) and wait until GetCapabilities answers.
 
     The sample raster must exist (data/make_sample.py). Raises RuntimeError when a
     binary is missing or the server does not come up within `timeout_s` seconds.
@@ -109,7 +111,7 @@ def start(
     rundir.mkdir(parents=True, exist_ok=True)
     (rundir / "mapserver.conf").write_text(_mapserver_conf(Path(mapfile).resolve()))
     conf = rundir / "lighttpd.conf"
-    conf.write_text(_lighttpd_conf(rundir, port, mapserv, max_procs))
+    conf.write_text(_lighttpd_conf(rundir, port, mapserv, max_procs, bind))
     process = subprocess.Popen(
         [lighttpd, "-D", "-f", str(conf)],
         stdout=subprocess.DEVNULL,
@@ -137,8 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--rundir", type=Path, default=None)
     parser.add_argument("--mapfile", type=Path, default=DEFAULT_MAPFILE)
+    parser.add_argument("--bind", default="127.0.0.1", help="0.0.0.0 only inside a container")
     args = parser.parse_args(argv)
-    server = start(args.port, args.rundir, args.mapfile)
+    server = start(args.port, args.rundir, args.mapfile, bind=args.bind)
     print(f"WMS ready at {server.url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (server.stop(), sys.exit(0)))
     try:

@@ -1,0 +1,31 @@
+# Edge-filter WPS. Not built on the development machines (no Docker engine there); it
+# mirrors `make run`: the same requirements, sample data script and gunicorn command.
+FROM debian:bookworm-slim
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      python3 python3-venv curl ca-certificates \
+      cgi-mapserver mapserver-bin lighttpd \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN useradd --system --create-home --home-dir /home/wps wps
+WORKDIR /app
+COPY requirements.txt .
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+ENV PATH=/opt/venv/bin:$PATH \
+    PYWPS_CFG=/etc/wps/pywps.cfg \
+    GDAL_HTTP_NETRC=NO
+
+COPY . .
+RUN python data/make_sample.py && mkdir -p /app/var /etc/wps \
+ && cp pywps.cfg /etc/wps/pywps.cfg && chown -R wps /app/var
+USER wps
+
+EXPOSE 5000
+# Readiness: the WPS answers and its WMS answers GetCapabilities.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD curl -fsS http://127.0.0.1:5000/health || exit 1
+
+# Mount your own configuration at /etc/wps/pywps.cfg (see README, "Configuration").
+CMD ["gunicorn", "wps_app.app:application", "--bind", "0.0.0.0:5000", \
+     "--workers", "2", "--timeout", "300", "--no-control-socket"]
