@@ -35,11 +35,18 @@ def bbox_input(lower: str, upper: str, crs: str | None = "EPSG:4326",
 
 def execute_body(inputs: list[str], response_form: str, store: bool = False,
                  status: bool = False, identifier: str = "get_raster_process") -> str:
+    """An Execute request; store/status go on the ResponseDocument, as WPS 1.0.0 says."""
+    if store or status:
+        response_form = response_form.replace(
+            "<wps:ResponseDocument",
+            f'<wps:ResponseDocument storeExecuteResponse="{str(store).lower()}" '
+            f'status="{str(status).lower()}"',
+            1,
+        )
     return (
         '<wps:Execute xmlns:wps="http://www.opengis.net/wps/1.0.0" '
         'xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:xlink="http://www.w3.org/1999/xlink" '
-        f'service="WPS" version="1.0.0" storeExecuteResponse="{str(store).lower()}" '
-        f'status="{str(status).lower()}"><ows:Identifier>{identifier}</ows:Identifier>'
+        f'service="WPS" version="1.0.0"><ows:Identifier>{identifier}</ows:Identifier>'
         f'<wps:DataInputs>{"".join(inputs)}</wps:DataInputs>'
         f"<wps:ResponseForm>{response_form}</wps:ResponseForm></wps:Execute>"
     )

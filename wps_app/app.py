@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
-from wps_app import __version__, context
+from wps_app import __version__, context, responses
 from wps_app.errors import WmsError
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
@@ -127,6 +127,7 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
     """Build the WSGI application from the layered configuration."""
     files = config_files(cfgfiles)
     settings = load_settings(files)
+    responses.install()
     _configure_pywps(files, settings)
     context.configure(settings)
     try:

@@ -1,0 +1,51 @@
+"""One shared jinja2 environment for PyWPS's responses, with our corrected templates first.
+
+PyWPS 4.8.1 builds a new jinja2 Environment (and so recompiles every template) for every
+response it creates, several per Execute; here one environment, built once per process,
+serves them all. Its loader looks in wps_app/templates before PyWPS's own templates, which
+is where the documents that fail the OGC schemas are fixed (see the notes at the top of
+each template).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pywps.response.basic as pywps_basic
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
+from pywps.response import RelEnvironment
+from pywps.translations import get_translation
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+_environment: RelEnvironment | None = None
+
+
+def shared_environment() -> RelEnvironment:
+    """The process-wide template environment (ours, then PyWPS's templates)."""
+    global _environment
+    if _environment is None:
+        _environment = RelEnvironment(
+            loader=ChoiceLoader(
+                [FileSystemLoader(str(TEMPLATES)), PackageLoader("pywps", "templates")]
+            ),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=True,
+        )
+        _environment.globals.update(get_translation=get_translation)
+    return _environment
+
+
+def _shared_environment_factory(**_kwargs) -> RelEnvironment:
+    return shared_environment()
+
+
+def _no_loader(*_args, **_kwargs) -> None:
+    return None
+
+
+def install() -> None:
+    """Make every PyWPS response use the shared environment (idempotent)."""
+    pywps_basic.RelEnvironment = _shared_environment_factory
+    pywps_basic.PackageLoader = _no_loader
