@@ -7,6 +7,7 @@ The handler only unpacks inputs, calls wps_app.tile and sets outputs.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pywps import Process
@@ -15,10 +16,12 @@ from pywps.app.exceptions import ProcessError
 from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode
 
 from processes import wpsio
-from wps_app import context, outputs
+from wps_app import context, jobs, outputs
 from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
 from wps_app.tile import TileRequest, TileResult, build_request, render
 from wps_app.types import BBox
+
+LOGGER = logging.getLogger(__name__)
 
 
 def _value(inputs: dict, identifier: str):
@@ -117,15 +120,22 @@ class GetRasterProcess(Process):
             raise InvalidParameterValue(str(exc), exc.locator) from exc
 
     def _handler(self, request, response):
+        if getattr(self, "async_", False):  # sync requests do not pay for a job record
+            jobs.register_running(str(self.uuid), self.workdir)
         try:
             tile_request = self.tile_request(request.inputs)
         except NoApplicableCode as exc:
             raise ProcessError(str(exc.description)) from exc
-        response.update_status("inputs checked against the WMS capabilities", 10)
+
+        def progress(message: str, percent: int) -> None:
+            LOGGER.info("job=%s stage=%r percent=%d", self.uuid, message, percent)
+            response.update_status(message, percent)
+
+        progress("inputs checked against the WMS capabilities", 10)
         settings = context.settings()
         try:
-            result = render(tile_request, settings, Path(self.workdir), response.update_status)
-            response.update_status("publishing outputs", 95)
+            result = render(tile_request, settings, Path(self.workdir), progress)
+            progress("publishing outputs", 95)
             self._set_outputs(request, response, result)
         except EdgeServiceError as exc:
             raise ProcessError(str(exc)) from exc

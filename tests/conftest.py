@@ -79,9 +79,8 @@ def fault_proxy(faults_wms):
 @pytest.fixture(scope="session")
 def faulty_wps(fault_proxy, tmp_path_factory):
     """A WPS (one worker, 2 s WMS timeout, no retries) reading through the fault proxy."""
-    server = start_wps(
-        tmp_path_factory.mktemp("wps-faults"), fault_proxy.url, workers=1, wms_timeout_s=2
-    )
+    server = start_wps(tmp_path_factory.mktemp("wps-faults"), fault_proxy.url, workers=1,
+                       overrides={"wms": {"timeout": 2}})
     yield server
     server.stop()
 
@@ -92,5 +91,43 @@ def orphan_wps(sample_path, tmp_path_factory):
     wms = embedded_wms.start(rundir=tmp_path_factory.mktemp("wms-doomed"), max_procs=1)
     server = start_wps(tmp_path_factory.mktemp("wps-orphan"), wms.url, workers=1)
     wms.stop()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_proxy(wms_server):
+    """A proxy that holds every GetMap for 8 s before passing it to the real MapServer."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(wms_server.port, mode="delay", delay_s=8.0)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def slow_wps(slow_proxy, tmp_path_factory):
+    """A WPS behind the slow proxy whose async jobs may run at most 4 s."""
+    server = start_wps(tmp_path_factory.mktemp("wps-slow"), slow_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 30}, "jobs": {"max_runtime": 4}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server (Debian's), run as its own user, on a free loopback port."""
+    from postgres import start_postgres
+
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_wps(wms_server, postgres, tmp_path_factory):
+    """A WPS with three workers whose job store is the PostgreSQL server."""
+    server = start_wps(tmp_path_factory.mktemp("wps-pg"), wms_server.url, workers=3,
+                       overrides={"logging": {"database": postgres.url}})
     yield server
     server.stop()

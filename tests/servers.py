@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import os
 import signal
 import subprocess
@@ -14,28 +15,26 @@ from pathlib import Path
 from wps_app.embedded_wms import free_port
 from wps_app.settings import REPO_ROOT
 
+Overrides = dict[str, dict[str, object]]
 
-def write_config(
-    directory: Path, port: int, wms_url: str, wms_timeout_s: float = 5
-) -> Path:
+
+def write_config(directory: Path, port: int, wms_url: str,
+                 overrides: Overrides | None = None) -> Path:
     """A pywps.cfg overlay for a test server: its own port, output and work folders."""
     directory.mkdir(parents=True, exist_ok=True)
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_dict({
+        "server": {"url": f"http://127.0.0.1:{port}/wps",
+                   "outputurl": f"http://127.0.0.1:{port}/outputs/",
+                   "outputpath": f"{directory}/outputs", "workdir": f"{directory}/work"},
+        "logging": {"level": "INFO",
+                    "database": f"sqlite:///{directory}/pywps-logs.sqlite"},
+        "wms": {"url": wms_url, "timeout": 5, "retries": 0},
+    })
+    config.read_dict({s: {k: str(v) for k, v in kv.items()} for s, kv in (overrides or {}).items()})
     path = directory / "pywps-test.cfg"
-    path.write_text(
-        f"""[server]
-url = http://127.0.0.1:{port}/wps
-outputurl = http://127.0.0.1:{port}/outputs/
-outputpath = {directory}/outputs
-workdir = {directory}/work
-[logging]
-level = INFO
-database = sqlite:///{directory}/pywps-logs.sqlite
-[wms]
-url = {wms_url}
-timeout = {wms_timeout_s}
-retries = 0
-"""
-    )
+    with path.open("w") as handle:
+        config.write(handle)
     return path
 
 
@@ -46,6 +45,7 @@ class WpsServer:
     process: subprocess.Popen
     port: int
     directory: Path
+    config: Path
 
     @property
     def base(self) -> str:
@@ -69,13 +69,13 @@ class WpsServer:
                 self.process.wait()
 
 
-def start_wps(
-    directory: Path, wms_url: str, workers: int = 2, wms_timeout_s: float = 5
-) -> WpsServer:
+def start_wps(directory: Path, wms_url: str, workers: int = 2,
+              overrides: Overrides | None = None, env: dict[str, str] | None = None
+              ) -> WpsServer:
     """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
     port = free_port()
-    config = write_config(directory, port, wms_url, wms_timeout_s)
-    env = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory))
+    config = write_config(directory, port, wms_url, overrides)
+    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
     log = open(directory / "gunicorn.log", "ab")
     process = subprocess.Popen(
         [
@@ -86,12 +86,12 @@ def start_wps(
             "--no-control-socket",
             "--chdir", str(REPO_ROOT),
         ],
-        env=env,
+        env=environment,
         stdout=log,
         stderr=log,
         start_new_session=True,
     )
-    server = WpsServer(process, port, directory)
+    server = WpsServer(process, port, directory, config)
     deadline = time.monotonic() + 60
     probe = f"{server.url}?service=WPS&request=GetCapabilities"
     while time.monotonic() < deadline:

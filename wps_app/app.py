@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
-from wps_app import __version__, context, responses
+from wps_app import __version__, context, jobs, responses
 from wps_app.errors import WmsError
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
@@ -105,13 +105,22 @@ class EdgeApp:
             body, status = {"status": "unavailable", "reason": str(exc)}, 503
         return Response(json.dumps(body), status=status, content_type="application/json")
 
+    def _reap_jobs(self) -> None:
+        try:
+            jobs.reap(self.settings.output_path, self.settings.max_runtime_s)
+        except Exception:  # the reaper must never break the request that triggered it
+            LOGGER.exception("job reaper failed")
+
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
         if path in ("/", "/wps", "/wps/"):
             self._refresh_layers()
+            self._reap_jobs()
             return self.service(environ, start_response)
         request = Request(environ)
         if path.startswith("/outputs/") and request.method in ("GET", "HEAD"):
+            if path.endswith(".xml") and path.count("/") == 2:  # a status document
+                self._reap_jobs()
             try:
                 response = self._output(request, path[len("/outputs/") :])
             except NotFound as exc:
@@ -127,6 +136,10 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
     """Build the WSGI application from the layered configuration."""
     files = config_files(cfgfiles)
     settings = load_settings(files)
+    if not logging.getLogger().handlers:  # gunicorn sends stderr to its error log
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
     responses.install()
     _configure_pywps(files, settings)
     context.configure(settings)

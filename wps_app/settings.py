@@ -75,6 +75,7 @@ class Settings:
     output_url: str = "http://127.0.0.1:5000/outputs/"
     work_path: Path = REPO_ROOT / "var" / "tmp"
     server_url: str = "http://127.0.0.1:5000/wps"
+    max_runtime_s: float = 600.0
 
     @classmethod
     def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:
@@ -109,6 +110,7 @@ class Settings:
             output_url=get("server", "outputurl", d.output_url),
             work_path=_path(get("server", "workdir", d.work_path)),
             server_url=get("server", "url", d.server_url),
+            max_runtime_s=float(get("jobs", "max_runtime", d.max_runtime_s)),
         )
 
 
