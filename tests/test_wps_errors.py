@@ -91,9 +91,8 @@ def test_unknown_output_is_refused(wps):
     assert exception_of(answer)[:2] == ("InvalidParameterValue", "thumbnail")
 
 
-def job_leaves_nothing(server) -> None:
-    assert entries(server.output_path) == []
-    assert entries(server.directory / "work") == []
+def snapshot(server) -> tuple[list[str], list[str]]:
+    return entries(server.output_path), entries(server.directory / "work")
 
 
 FAULTS = [
@@ -109,6 +108,7 @@ FAULTS = [
 def test_wms_failure_during_the_job_is_process_failed(faulty_wps, fault_proxy, mode, layer,
                                                       message):
     """ResponseDocument: ProcessFailed with a short reason; nothing written; still up."""
+    before = snapshot(faulty_wps)
     fault_proxy.mode = mode
     try:
         answer = post(faulty_wps.url, execute_body(
@@ -117,11 +117,12 @@ def test_wms_failure_during_the_job_is_process_failed(faulty_wps, fault_proxy, m
         fault_proxy.mode = "pass"
     assert answer.status_code == 200
     assert message.lower() in failure_of(answer).lower()
-    job_leaves_nothing(faulty_wps)
+    assert snapshot(faulty_wps) == before
     assert get(faulty_wps.url, request="GetCapabilities").status_code == 200
 
 
 def test_wms_failure_with_raw_output_is_an_exception_report(faulty_wps, fault_proxy):
+    before = snapshot(faulty_wps)
     fault_proxy.mode = "http500"
     try:
         answer = post(faulty_wps.url, execute_body([LAYER, *POINT], raw_output()))
@@ -131,11 +132,12 @@ def test_wms_failure_with_raw_output_is_an_exception_report(faulty_wps, fault_pr
     code, _, text = exception_of(answer)
     assert code == "NoApplicableCode"
     assert "HTTP status 500" in text
-    job_leaves_nothing(faulty_wps)
+    assert snapshot(faulty_wps) == before
 
 
 def test_wms_down_during_the_job(orphan_wps):
+    before = snapshot(orphan_wps)
     answer = post(orphan_wps.url, execute_body(
         [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
     assert "not reachable" in failure_of(answer)
-    job_leaves_nothing(orphan_wps)
+    assert snapshot(orphan_wps) == before

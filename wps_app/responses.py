@@ -1,17 +1,26 @@
-"""One shared jinja2 environment for PyWPS's responses, with our corrected templates first.
+"""How PyWPS renders and stores its responses, fixed in two places.
+
+1. One shared jinja2 environment for PyWPS's responses, with our corrected templates first.
 
 PyWPS 4.8.1 builds a new jinja2 Environment (and so recompiles every template) for every
 response it creates, several per Execute; here one environment, built once per process,
 serves them all. Its loader looks in wps_app/templates before PyWPS's own templates, which
 is where the documents that fail the OGC schemas are fixed (see the notes at the top of
 each template).
+
+2. Status documents written atomically. PyWPS rewrites `<job>.xml` in place at every
+status update, so a client polling statusLocation could read half a document; here each
+version is written to a temporary file and renamed over the old one.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pywps.response.basic as pywps_basic
+from pywps.inout.storage.file import FileStorage
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from pywps.response import RelEnvironment
 from pywps.translations import get_translation
@@ -45,7 +54,25 @@ def _no_loader(*_args, **_kwargs) -> None:
     return None
 
 
+def _atomic_write(self: FileStorage, data, destination, data_format=None) -> str:
+    """FileStorage.write, but readers see the old or the new document, never a mix."""
+    os.makedirs(self.target, exist_ok=True)
+    final = os.path.join(self.target, destination)
+    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=os.path.dirname(final))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return self.url(destination)
+
+
 def install() -> None:
-    """Make every PyWPS response use the shared environment (idempotent)."""
+    """Make every PyWPS response use the shared environment and atomic status writes
+    (idempotent)."""
     pywps_basic.RelEnvironment = _shared_environment_factory
     pywps_basic.PackageLoader = _no_loader
+    FileStorage.write = _atomic_write
