@@ -16,7 +16,7 @@ from pywps.app.exceptions import ProcessError
 from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode
 
 from processes import wpsio
-from wps_app import context, jobs, outputs
+from wps_app import context, jobs, outputs, public_urls
 from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
 from wps_app.tile import TileRequest, TileResult, build_request, render
 from wps_app.types import BBox
@@ -163,7 +163,7 @@ class GetRasterProcess(Process):
             settings.output_path,
             str(self.uuid),
         )
-        base_url = f"{settings.output_url.rstrip('/')}/{self.uuid}/"
+        base_url = f"{public_urls.current_output_url().rstrip('/')}/{self.uuid}/"
         for output, path in chosen.items():
             if output.as_reference:
                 output.url = base_url + path.name

@@ -131,3 +131,16 @@ def pg_wps(wms_server, postgres, tmp_path_factory):
                        overrides={"logging": {"database": postgres.url}})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def proxied_wps(wms_server, tmp_path_factory):
+    """A WPS that trusts the loopback reverse proxy in front of it (X-Forwarded-*)."""
+    from reverse_proxy import ReverseProxy
+
+    server = start_wps(tmp_path_factory.mktemp("wps-proxied"), wms_server.url,
+                       overrides={"server": {"trusted_proxies": "127.0.0.1, ::1"}})
+    proxy = ReverseProxy(server.port, prefix="/geo")
+    yield server, proxy
+    proxy.close()
+    server.stop()

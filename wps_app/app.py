@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
-from wps_app import __version__, context, jobs, responses
+from wps_app import __version__, context, jobs, public_urls, responses
 from wps_app.errors import WmsError
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
@@ -63,6 +63,7 @@ class EdgeApp:
     def __init__(self, service: EdgeService, settings: Settings) -> None:
         self.service = service
         self.settings = settings
+        self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
 
     def _refresh_layers(self) -> None:
         """Keep the advertised layer list in step with the WMS capabilities (cached)."""
@@ -116,7 +117,9 @@ class EdgeApp:
         if path in ("/", "/wps", "/wps/"):
             self._refresh_layers()
             self._reap_jobs()
-            return self.service(environ, start_response)
+            with public_urls.serving(environ, self.trusted_proxies):
+                # PyWPS renders the whole body inside this call (no lazy iterator).
+                return self.service(environ, start_response)
         request = Request(environ)
         if path.startswith("/outputs/") and request.method in ("GET", "HEAD"):
             if path.endswith(".xml") and path.count("/") == 2:  # a status document
@@ -141,6 +144,7 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     responses.install()
+    public_urls.install()
     _configure_pywps(files, settings)
     context.configure(settings)
     try:

@@ -76,6 +76,7 @@ class Settings:
     work_path: Path = REPO_ROOT / "var" / "tmp"
     server_url: str = "http://127.0.0.1:5000/wps"
     max_runtime_s: float = 600.0
+    trusted_proxies: str = ""
 
     @classmethod
     def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:
@@ -111,6 +112,7 @@ class Settings:
             work_path=_path(get("server", "workdir", d.work_path)),
             server_url=get("server", "url", d.server_url),
             max_runtime_s=float(get("jobs", "max_runtime", d.max_runtime_s)),
+            trusted_proxies=get("server", "trusted_proxies", d.trusted_proxies),
         )
 
 

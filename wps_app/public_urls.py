@@ -1,0 +1,88 @@
+"""The public URLs a response carries (statusLocation, output references, service URL).
+
+By default they come from [server] url and outputurl. Behind a reverse proxy listed in
+[server] trusted_proxies, they follow the proxy's X-Forwarded-Proto, X-Forwarded-Host and
+X-Forwarded-Prefix headers instead, so async jobs and outputs by reference work whatever
+name and path the proxy publishes the service under. Headers from any other client are
+ignored.
+
+PyWPS reads both URLs from its global configuration, so they are overridden per request
+through a thread-local layer over pywps.configuration.get_config_value: correct with
+threaded workers too, and inherited by the forked process of an async job.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pywps.configuration as pywps_config
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
+_PREFIX = re.compile(r"^(/(?!\.{1,2}(/|$))[A-Za-z0-9._~-]+)*$")  # no '.' or '..' segments
+_local = threading.local()
+_original_get_config_value = pywps_config.get_config_value
+
+
+def _get_config_value(section, option, default_value=""):
+    overrides = getattr(_local, "overrides", None)
+    if overrides and (section, option) in overrides:
+        return overrides[(section, option)]
+    return _original_get_config_value(section, option, default_value)
+
+
+def install() -> None:
+    """Route PyWPS's configuration reads through the per-request overrides (idempotent)."""
+    pywps_config.get_config_value = _get_config_value
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """'127.0.0.1, ::1, 10.0.0.0/8' -> networks; raises ValueError on a bad entry."""
+    return tuple(ipaddress.ip_network(p.strip(), strict=False)
+                 for p in text.split(",") if p.strip())
+
+
+def forwarded_base(environ: dict, trusted: tuple) -> str | None:
+    """'proto://host/prefix' from X-Forwarded-* when the peer is a trusted proxy and the
+    headers are well-formed; None otherwise."""
+    if not trusted:
+        return None
+    try:
+        peer = ipaddress.ip_address(environ.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return None
+    if not any(peer in network for network in trusted):
+        return None
+    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+    if not host or not _HOST.match(host):
+        return None
+    proto = environ.get("HTTP_X_FORWARDED_PROTO", "http").split(",")[0].strip().lower()
+    if proto not in ("http", "https"):
+        return None
+    prefix = environ.get("HTTP_X_FORWARDED_PREFIX", "").strip().rstrip("/")
+    if not _PREFIX.match(prefix):
+        return None
+    return f"{proto}://{host}{prefix}"
+
+
+def current_output_url() -> str:
+    """The public base URL of outputs for the request being served."""
+    return pywps_config.get_config_value("server", "outputurl")
+
+
+@contextmanager
+def serving(environ: dict, trusted: tuple) -> Iterator[None]:
+    """Within this block, PyWPS and our handlers see the request's public URLs."""
+    base = forwarded_base(environ, trusted)
+    if base is None:
+        yield
+        return
+    _local.overrides = {("server", "url"): f"{base}/wps",
+                        ("server", "outputurl"): f"{base}/outputs/"}
+    try:
+        yield
+    finally:
+        _local.overrides = None
