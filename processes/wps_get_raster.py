@@ -142,15 +142,20 @@ class GetRasterProcess(Process):
         return response
 
     def _set_outputs(self, request, response, result: TileResult) -> None:
-        image, geotiff = response.outputs["image"], response.outputs["geotiff"]
-        asked = request.outputs.get("image", {}).get("mimetype") or image.data_format.mime_type
-        if asked in wpsio.TIFF_MIME_TYPES:
-            image.data_format = wpsio.GEOTIFF if asked == wpsio.GEOTIFF.mime_type else wpsio.TIFF
-            image_file = result.geotiff
-        else:
-            image_file = result.png
-        chosen = {image: image_file, geotiff: result.geotiff}
-        if not (image.as_reference or geotiff.as_reference) or request.raw:
+        chosen = {}
+        image = response.outputs.get("image")
+        if image is not None:
+            asked = request.outputs.get("image", {}).get("mimetype") or image.data_format.mime_type
+            if asked in wpsio.TIFF_MIME_TYPES:
+                image.data_format = (
+                    wpsio.GEOTIFF if asked == wpsio.GEOTIFF.mime_type else wpsio.TIFF
+                )
+                chosen[image] = result.geotiff
+            else:
+                chosen[image] = result.png
+        if "geotiff" in response.outputs:
+            chosen[response.outputs["geotiff"]] = result.geotiff
+        if not any(output.as_reference for output in chosen) or request.raw:
             # PyWPS removes the work directory before it sends a raw or inline output,
             # so hand it the bytes (it would read the whole file into memory anyway).
             for output, path in chosen.items():

@@ -113,6 +113,13 @@ class EdgeService(Service):
                 )
         return super().execute(identifier, wps_request, uuid)
 
+    def _parse_and_execute(self, process, wps_request, uuid):
+        # WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS 4.8.1
+        # returns every output. `process` is this request's own deep copy.
+        if wps_request.outputs and not wps_request.raw:
+            process.outputs = [o for o in process.outputs if o.identifier in wps_request.outputs]
+        return super()._parse_and_execute(process, wps_request, uuid)
+
     @staticmethod
     def _check_occurs(source, inputs: Sequence) -> None:
         if source.max_occurs is not None and len(inputs) > source.max_occurs:
