@@ -153,3 +153,17 @@ def test_jobs_in_postgresql_are_answered_by_any_worker(pg_wps, postgres):
          "-At", "-c", "SELECT count(*) FROM edge_job_owners"],
         check=True, capture_output=True, text=True).stdout.strip()
     assert int(owners) >= 6
+
+
+def test_async_by_key_value_pairs(wps):
+    """The README's GET form: storeExecuteResponse=true&status=true."""
+    from wpsclient import get
+
+    answer = get(wps.url, request="Execute", identifier="get_raster_process",
+                 DataInputs="wms=sample_city;lat=45.554;lon=-73.4935;width=64;height=64",
+                 ResponseDocument="geotiff@asReference=true", storeExecuteResponse="true",
+                 status="true")
+    url = etree.fromstring(answer.content).get("statusLocation")
+    final = wait_for_end(url)[-1]
+    assert final[0] == "ProcessSucceeded"
+    assert list(references_of(final[3])) == ["geotiff"]
