@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pywps import Process
 from pywps.app.Common import Metadata
 from pywps.app.exceptions import ProcessError
 from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode
 
 from processes import wpsio
-from wps_app import context, jobs, outputs, public_urls
+from processes.base import EdgeProcess
+from wps_app import context, outputs, public_urls
 from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
 from wps_app.tile import TileRequest, TileResult, build_request, render
 from wps_app.types import BBox
@@ -42,7 +42,7 @@ class WmsUnavailableForRequest(NoApplicableCode):
     code = 503
 
 
-class GetRasterProcess(Process):
+class GetRasterProcess(EdgeProcess):
     """Edge-filter a WMS layer; outputs a PNG (or GeoTIFF) `image` and a float32 `geotiff`."""
 
     IDENTIFIER = "get_raster_process"
@@ -85,9 +85,8 @@ class GetRasterProcess(Process):
             if inpt.identifier == "wms":
                 self.inputs[index] = fresh
 
-    def execute(self, wps_request, uuid):
-        self.tile_request(wps_request.inputs)  # refuse bad input before any job starts
-        return super().execute(wps_request, uuid)
+    def check_request(self, wps_request) -> None:
+        self.tile_request(wps_request.inputs)
 
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
@@ -120,8 +119,6 @@ class GetRasterProcess(Process):
             raise InvalidParameterValue(str(exc), exc.locator) from exc
 
     def _handler(self, request, response):
-        if getattr(self, "async_", False):  # sync requests do not pay for a job record
-            jobs.register_running(str(self.uuid), self.workdir)
         try:
             tile_request = self.tile_request(request.inputs)
         except NoApplicableCode as exc:

@@ -106,9 +106,10 @@ def wait_started(url: str, server) -> int:
     uuid = url.rsplit("/", 1)[1][: -len(".xml")]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        pid = job_pid(server, uuid)
-        if pid and status_of(url)[0] == "ProcessStarted":
-            return pid
+        # The job's own pid is recorded before it reports Started (the accepting
+        # worker's pid is recorded before that): read it only once Started is seen.
+        if status_of(url)[0] == "ProcessStarted":
+            return job_pid(server, uuid)
         time.sleep(0.05)
     raise AssertionError("job never started")
 

@@ -145,6 +145,7 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
         )
     responses.install()
     public_urls.install()
+    jobs.install()
     _configure_pywps(files, settings)
     context.configure(settings)
     try:

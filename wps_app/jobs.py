@@ -26,7 +26,7 @@ from pathlib import Path
 from lxml import etree
 from pywps import dblog
 from pywps.response.status import WPS_STATUS
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select
 
 LOGGER = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ def _engine():
     return engine
 
 
+def register_accepted(uuid: str) -> None:
+    """Record async job `uuid` as soon as it is accepted, so it counts as running."""
+    register_running(uuid, None)
+
+
 def register_running(uuid: str, workdir: str | None) -> None:
     """Record that this process, on this host, now runs job `uuid` in `workdir`."""
     values = {"host": HOST, "pid": os.getpid(), "workdir": workdir,
@@ -73,6 +78,31 @@ def register_running(uuid: str, workdir: str | None) -> None:
         ).rowcount
         if not updated:
             conn.execute(job_owners.insert().values(uuid=str(uuid), **values))
+
+
+def counts() -> tuple[int, int]:
+    """(async jobs running, async jobs queued) across all workers and hosts.
+
+    Replaces pywps.dblog.get_process_counts, which counts every unfinished request, sync
+    ones included, so that a busy sync pool would refuse async jobs and the reverse.
+    """
+    requests = dblog.ProcessInstance.__table__
+    queued = dblog.RequestInstance.__table__
+    running_query = (
+        select(func.count())
+        .select_from(requests.join(job_owners, job_owners.c.uuid == requests.c.uuid))
+        .where(requests.c.status.in_(UNFINISHED))
+        .where(requests.c.uuid.not_in(select(queued.c.uuid)))
+    )
+    with _engine().connect() as conn:
+        running = conn.execute(running_query).scalar_one()
+        stored = conn.execute(select(func.count()).select_from(queued)).scalar_one()
+    return int(running), int(stored)
+
+
+def install() -> None:
+    """Make PyWPS admit async jobs by our counts (idempotent)."""
+    dblog.get_process_counts = counts
 
 
 def _process_alive(pid: int) -> bool:
