@@ -144,3 +144,17 @@ def proxied_wps(wms_server, tmp_path_factory):
     yield server, proxy
     proxy.close()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def busy_wps(wms_server, tmp_path_factory):
+    """One async job at a time and one in the queue, behind a WMS that takes 3 s a GetMap."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(wms_server.port, mode="delay", delay_s=3.0)
+    server = start_wps(tmp_path_factory.mktemp("wps-busy"), proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 30},
+                                  "server": {"parallelprocesses": 1, "maxprocesses": 1}})
+    yield server
+    server.stop()
+    proxy.close()

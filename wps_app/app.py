@@ -108,9 +108,20 @@ class EdgeApp:
 
     def _reap_jobs(self) -> None:
         try:
-            jobs.reap(self.settings.output_path, self.settings.max_runtime_s)
+            if jobs.reap(self.settings.output_path, self.settings.max_runtime_s) is not None:
+                self._drain_queue()
         except Exception:  # the reaper must never break the request that triggered it
             LOGGER.exception("job reaper failed")
+
+    def _drain_queue(self) -> None:
+        """Start a queued async job when there is room. PyWPS only starts the next queued
+        job when a job ends normally, so a crashed job would stall the queue forever."""
+        running, stored = jobs.counts()
+        parallel = int(pywps_config.get_config_value("server", "parallelprocesses"))
+        if stored and (parallel < 0 or running < parallel):
+            launcher = next(iter(self.service.processes.values()))
+            launcher.service = self.service
+            launcher.launch_next_process()
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"

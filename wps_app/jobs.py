@@ -161,15 +161,17 @@ def fail_job(uuid: str, message: str, status_dir: Path, workdir: str | None) -> 
     LOGGER.warning("job %s failed: %s", uuid, message)
 
 
-def reap(status_dir: Path, max_runtime_s: float, min_interval_s: float = 2.0) -> list[str]:
-    """End dead and overdue jobs as Failed; returns their ids. Rate-limited per process."""
+def reap(status_dir: Path, max_runtime_s: float,
+         min_interval_s: float = 2.0) -> list[str] | None:
+    """End dead and overdue jobs as Failed; returns their ids, or None when this process
+    reaped less than `min_interval_s` ago (or is reaping in another thread)."""
     global _last_reap
     now = time.monotonic()
     if not _reap_lock.acquire(blocking=False):
-        return []
+        return None
     try:
         if now - _last_reap < min_interval_s:
-            return []
+            return None
         _last_reap = now
         return _reap(status_dir, max_runtime_s)
     finally:

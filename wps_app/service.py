@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from owslib.crs import Crs
 from pywps import Service
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue
+from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
 
 from wps_app.errors import InvalidInput
 from wps_app.types import bbox_from_corners
@@ -85,6 +85,24 @@ def parse_kvp_outputs(text: str) -> dict[str, dict]:
     return outputs
 
 
+class ServerBusyRetryLater(ServerBusy):
+    """ServerBusy as HTTP 503 with Retry-After (PyWPS answers 400 with no hint)."""
+
+    retry_after_s = 30
+
+    def __init__(self, description: str, locator: str = "") -> None:
+        super().__init__(description, locator, code=503)
+
+    @property
+    def name(self) -> str:
+        return "ServerBusy"
+
+    def get_response(self, environ=None):
+        response = super().get_response(environ)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
 class EdgeService(Service):
     """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
 
@@ -111,7 +129,14 @@ class EdgeService(Service):
                     f"unknown input {name!s:.60}; {identifier} takes: {', '.join(sorted(known))}",
                     str(name)[:60],
                 )
-        return super().execute(identifier, wps_request, uuid)
+        try:
+            return super().execute(identifier, wps_request, uuid)
+        except ServerBusy as exc:
+            if isinstance(exc, ServerBusyRetryLater):
+                raise
+            raise ServerBusyRetryLater(
+                "the job queue is full; please submit again later", "Identifier"
+            ) from exc
 
     def _parse_and_execute(self, process, wps_request, uuid):
         # WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS 4.8.1
