@@ -13,13 +13,14 @@ import mimetypes
 from pathlib import Path
 
 import pywps.configuration as pywps_config
+from pywps.exceptions import NoApplicableCode
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
-from wps_app import __version__, context, jobs, public_urls, responses
+from wps_app import __version__, context, jobs, public_urls, request_guard, responses
 from wps_app.errors import WmsError
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
@@ -64,6 +65,9 @@ class EdgeApp:
         self.service = service
         self.settings = settings
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
+        self.max_request_bytes = request_guard.parse_size(
+            pywps_config.get_config_value("server", "maxrequestsize") or "1mb"
+        )
 
     def _refresh_layers(self) -> None:
         """Keep the advertised layer list in step with the WMS capabilities (cached)."""
@@ -126,6 +130,12 @@ class EdgeApp:
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
         if path in ("/", "/wps", "/wps/"):
+            if environ.get("REQUEST_METHOD") == "POST":
+                try:
+                    request_guard.read_checked_body(environ, self.max_request_bytes)
+                except request_guard.RejectedBody as exc:
+                    refusal = NoApplicableCode(str(exc), code=exc.status)
+                    return refusal(environ, start_response)
             self._refresh_layers()
             self._reap_jobs()
             with public_urls.serving(environ, self.trusted_proxies):

@@ -10,17 +10,24 @@ with the right exceptionCode and a locator naming the input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
 from owslib.crs import Crs
 from pywps import Service
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.exceptions import (
+    InvalidParameterValue,
+    MissingParameterValue,
+    ServerBusy,
+    VersionNegotiationFailed,
+)
 
 from wps_app.errors import InvalidInput
 from wps_app.types import bbox_from_corners
 
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def _owslib_swapped(crs: str | None) -> bool:
@@ -106,7 +113,20 @@ class ServerBusyRetryLater(ServerBusy):
 class EdgeService(Service):
     """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
 
+    def call(self, http_request):
+        response = super().call(http_request)
+        # VersionNegotiationFailed is GetCapabilities's answer to AcceptVersions; a wrong
+        # `version` on DescribeProcess or Execute is an invalid parameter value (OGC 05-007r7).
+        if isinstance(response, VersionNegotiationFailed):
+            operation = (http_request.args.get("request") or "").lower()
+            if http_request.method == "POST" or operation not in ("", "getcapabilities"):
+                return InvalidParameterValue(response.description, "version")
+        return response
+
     def execute(self, identifier, wps_request, uuid):
+        if not identifier:
+            raise MissingParameterValue("identifier (the process to run) is required",
+                                        "identifier")
         process = self.processes.get(identifier)
         if process is None:
             raise InvalidParameterValue(f"unknown process {identifier!s:.80}", "Identifier")
@@ -122,6 +142,14 @@ class EdgeService(Service):
                 )
         if wps_request.raw and len(wps_request.outputs) != 1:
             raise InvalidParameterValue("RawDataOutput names exactly one output", "RawDataOutput")
+        for output in process.outputs:
+            asked = wps_request.outputs.get(output.identifier, {}).get("mimetype")
+            offered = [f.mime_type for f in getattr(output, "supported_formats", [])]
+            if asked and offered and asked not in offered:
+                raise InvalidParameterValue(
+                    f"{output.identifier} is offered as {', '.join(offered)}, not {asked:.60}",
+                    output.identifier,
+                )
         known = {inpt.identifier for inpt in process.inputs}
         for name in wps_request.inputs:
             if name not in known:
@@ -131,6 +159,10 @@ class EdgeService(Service):
                 )
         try:
             return super().execute(identifier, wps_request, uuid)
+        except MissingParameterValue as exc:
+            if exc.description != exc.locator:
+                raise
+            raise MissingParameterValue(f"input {exc.locator} is required", exc.locator) from exc
         except ServerBusy as exc:
             if isinstance(exc, ServerBusyRetryLater):
                 raise
@@ -156,8 +188,14 @@ class EdgeService(Service):
     def create_literal_inputs(self, source, inputs):
         self._check_occurs(source, inputs)
         for inpt in inputs:
-            if inpt.get("data") in (None, ""):
+            data = inpt.get("data")
+            if data in (None, ""):
                 raise MissingParameterValue(f"{source.identifier} is empty", source.identifier)
+            if source.data_type == "integer" and not _INTEGER.fullmatch(str(data).strip()):
+                # PyWPS would turn "12.5" into 12 without a word
+                raise InvalidParameterValue(
+                    f"{source.identifier} must be a whole number", source.identifier
+                )
         try:
             return super().create_literal_inputs(source, inputs)
         except (InvalidParameterValue, MissingParameterValue) as exc:
