@@ -8,11 +8,17 @@ The handler only unpacks inputs, calls wps_app.tile and sets outputs.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from pywps.app.Common import Metadata
 from pywps.app.exceptions import ProcessError
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode
+from pywps.exceptions import (
+    InvalidParameterValue,
+    MissingParameterValue,
+    NoApplicableCode,
+    NotEnoughStorage,
+)
 
 from processes import wpsio
 from processes.base import EdgeProcess
@@ -40,6 +46,17 @@ class WmsUnavailableForRequest(NoApplicableCode):
     """The WMS capabilities could not be read, so the layer cannot be checked."""
 
     code = 503
+
+
+class OutputStorageFull(NotEnoughStorage):
+    """[limits] max_output_mb of published outputs is reached."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description, "", code=507)
+
+    @property
+    def name(self) -> str:  # the exceptionCode WPS 1.0.0 defines for this case
+        return "NotEnoughStorage"
 
 
 class GetRasterProcess(EdgeProcess):
@@ -87,6 +104,19 @@ class GetRasterProcess(EdgeProcess):
 
     def check_request(self, wps_request) -> None:
         self.tile_request(wps_request.inputs)
+        publishes = not wps_request.raw and (
+            wps_request.store_execute == "true"
+            or any(o.get("asReference", "false").lower() == "true"
+                   for o in wps_request.outputs.values())
+            or not wps_request.outputs
+        )
+        settings = context.settings()
+        if publishes and outputs.directory_size(settings.output_path) >= (
+            settings.max_output_mb * 1024 * 1024
+        ):
+            raise OutputStorageFull(
+                "the output storage is full; ask for raw output or try again later"
+            )
 
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
@@ -119,10 +149,17 @@ class GetRasterProcess(EdgeProcess):
             raise InvalidParameterValue(str(exc), exc.locator) from exc
 
     def _handler(self, request, response):
+        started = time.perf_counter()
         try:
             tile_request = self.tile_request(request.inputs)
         except NoApplicableCode as exc:
             raise ProcessError(str(exc.description)) from exc
+        LOGGER.info(
+            "job=%s start mode=%s layer=%s method=%s size=%dx%d bbox=%s", self.uuid,
+            "async" if getattr(self, "async_", False) else "sync", tile_request.layer,
+            tile_request.method, tile_request.width, tile_request.height,
+            ",".join(f"{v:.7f}" for v in tile_request.bbox.bounds),
+        )
 
         def progress(message: str, percent: int) -> None:
             LOGGER.info("job=%s stage=%r percent=%d", self.uuid, message, percent)
@@ -135,7 +172,14 @@ class GetRasterProcess(EdgeProcess):
             progress("publishing outputs", 95)
             self._set_outputs(request, response, result)
         except EdgeServiceError as exc:
+            LOGGER.info("job=%s outcome=failed duration_s=%.3f reason=%r", self.uuid,
+                        time.perf_counter() - started, str(exc))
             raise ProcessError(str(exc)) from exc
+        LOGGER.info(
+            "job=%s outcome=succeeded duration_s=%.3f %s", self.uuid,
+            time.perf_counter() - started,
+            " ".join(f"{stage}_s={seconds:.3f}" for stage, seconds in result.timings_s.items()),
+        )
         return response
 
     def _set_outputs(self, request, response, result: TileResult) -> None:

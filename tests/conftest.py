@@ -158,3 +158,34 @@ def busy_wps(wms_server, tmp_path_factory):
     yield server
     server.stop()
     proxy.close()
+
+
+@pytest.fixture(scope="session")
+def retrying_wps(fault_proxy, tmp_path_factory):
+    """Like faulty_wps, but retrying a failed GetMap twice."""
+    server = start_wps(tmp_path_factory.mktemp("wps-retrying"), fault_proxy.url, workers=1,
+                       overrides={"wms": {"timeout": 2, "retries": 2}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_disk_wps(wms_server, tmp_path_factory):
+    """A WPS allowed 0.1 MB of published outputs."""
+    server = start_wps(tmp_path_factory.mktemp("wps-small-disk"), wms_server.url, workers=1,
+                       overrides={"limits": {"max_output_mb": 0.1}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unwritable_wps(wms_server, tmp_path_factory):
+    """A WPS whose output folder became a plain file after start-up (as root, permission
+    bits do not stop writes, so the folder is replaced instead)."""
+    import shutil
+
+    server = start_wps(tmp_path_factory.mktemp("wps-unwritable"), wms_server.url, workers=1)
+    shutil.rmtree(server.output_path)
+    server.output_path.write_text("not a folder")
+    yield server
+    server.stop()

@@ -8,13 +8,14 @@ the service can list layers while its GetMaps fail.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
 
 from wps_app.embedded_wms import free_port
 
-MODES = ("pass", "delay", "http500", "not_image", "truncated")
+MODES = ("pass", "delay", "http500", "not_image", "truncated", "wrong_size", "flaky")
 
 
 class FaultProxy:
@@ -25,6 +26,8 @@ class FaultProxy:
         self.target_port = target_port
         self.mode = mode
         self.delay_s = delay_s
+        self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
+        self.getmaps = 0
         self.port = free_port()
         self._server = socket.create_server(("127.0.0.1", self.port))
         self._server.settimeout(0.2)
@@ -58,6 +61,15 @@ class FaultProxy:
                     return
                 request += chunk
             is_getmap = b"getmap" in request.split(b"\r\n", 1)[0].lower()
+            if is_getmap:
+                self.getmaps += 1
+            if is_getmap and self.mode == "flaky" and self.getmaps <= self.flaky_failures:
+                client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
+                               b"Connection: close\r\n\r\nbusy\n")
+                return
+            if is_getmap and self.mode == "wrong_size":
+                # ask MapServer for a smaller image than the client asked for
+                request = re.sub(rb"(?i)(WIDTH=)(\d+)", lambda m: m.group(1) + b"17", request, 1)
             if is_getmap and self.mode == "delay":
                 time.sleep(self.delay_s)
             if is_getmap and self.mode == "http500":

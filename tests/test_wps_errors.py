@@ -141,3 +141,40 @@ def test_wms_down_during_the_job(orphan_wps):
         [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
     assert "not reachable" in failure_of(answer)
     assert snapshot(orphan_wps) == before
+
+
+def test_wrong_image_size_is_process_failed(faulty_wps, fault_proxy):
+    before = snapshot(faulty_wps)
+    fault_proxy.mode = "wrong_size"
+    try:
+        answer = post(faulty_wps.url, execute_body(
+            [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
+    finally:
+        fault_proxy.mode = "pass"
+    text = failure_of(answer)
+    assert "WMS" in text, text
+    assert snapshot(faulty_wps) == before
+
+
+def test_transient_wms_errors_are_retried(retrying_wps, fault_proxy):
+    """Two 503 answers, then a good one: with retries = 2 the request succeeds."""
+    fault_proxy.mode, fault_proxy.getmaps = "flaky", 0
+    try:
+        answer = post(retrying_wps.url, execute_body([LAYER, *POINT], raw_output()))
+    finally:
+        fault_proxy.mode = "pass"
+    assert answer.status_code == 200
+    assert answer.content.startswith(b"\x89PNG")
+    assert fault_proxy.getmaps == 3
+
+
+def test_retries_are_bounded(retrying_wps, fault_proxy):
+    """Always failing: 1 + 2 attempts, then ProcessFailed."""
+    fault_proxy.mode, fault_proxy.getmaps = "http500", 0
+    try:
+        answer = post(retrying_wps.url, execute_body(
+            [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
+    finally:
+        fault_proxy.mode = "pass"
+    assert "HTTP status 500" in failure_of(answer)
+    assert fault_proxy.getmaps == 3

@@ -7,10 +7,14 @@ WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import mimetypes
+import re
+import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pywps.configuration as pywps_config
 from pywps.exceptions import NoApplicableCode
@@ -22,6 +26,8 @@ from werkzeug.wsgi import wrap_file
 from processes import get_processes
 from wps_app import __version__, context, jobs, public_urls, request_guard, responses
 from wps_app.errors import WmsError
+from wps_app.tile import wms_source
+from wps_app.wms import fetch_layers
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
 
@@ -54,6 +60,10 @@ def _configure_pywps(files: list[Path], settings: Settings) -> None:
             path = (REPO_ROOT / relative).resolve()
             path.parent.mkdir(parents=True, exist_ok=True)
             pywps_config.CONFIG.set("logging", "database", f"sqlite:///{path}")
+    abstract = pywps_config.CONFIG.get("metadata:main", "identification_abstract",
+                                       fallback="")
+    pywps_config.CONFIG.set("metadata:main", "identification_abstract",
+                            f"{abstract} Service version {__version__}.".strip())
     settings.output_path.mkdir(parents=True, exist_ok=True)
     settings.work_path.mkdir(parents=True, exist_ok=True)
 
@@ -103,8 +113,9 @@ class EdgeApp:
         )
 
     def _health(self) -> Response:
+        """Readiness: this worker answers and the WMS answers GetCapabilities right now."""
         try:
-            layers = context.catalog().layers()
+            layers = fetch_layers(wms_source(self.settings))
             body, status = {"status": "ok", "version": __version__, "layers": len(layers)}, 200
         except WmsError as exc:
             body, status = {"status": "unavailable", "reason": str(exc)}, 503
@@ -128,6 +139,26 @@ class EdgeApp:
             launcher.launch_next_process()
 
     def __call__(self, environ, start_response):
+        """Serve one request and log one line for it (operation, status, duration)."""
+        started = time.perf_counter()
+        status_holder: list[str] = []
+
+        def recording_start_response(status, headers, exc_info=None):
+            status_holder.append(status)
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self._route(environ, recording_start_response)
+        finally:
+            LOGGER.info(
+                "request method=%s path=%s operation=%s identifier=%s status=%s "
+                "duration_ms=%.1f", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
+                _operation(environ), _query(environ, "identifier") or "-",
+                (status_holder[0].split()[0] if status_holder else "-"),
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _route(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
         if path in ("/", "/wps", "/wps/"):
             if environ.get("REQUEST_METHOD") == "POST":
@@ -154,6 +185,25 @@ class EdgeApp:
         else:
             response = NotFound().get_response(environ)
         return response(environ, start_response)
+
+
+_POST_OPERATION = re.compile(rb"<(?:[\w.-]+:)?(Execute|GetCapabilities|DescribeProcess)\b")
+
+
+def _query(environ: dict, key: str) -> str:
+    for name, value in parse_qsl(environ.get("QUERY_STRING", "")):
+        if name.lower() == key:
+            return value[:80]
+    return ""
+
+
+def _operation(environ: dict) -> str:
+    if environ.get("REQUEST_METHOD") == "POST":
+        stream = environ.get("wsgi.input")
+        head = stream.getvalue()[:2048] if isinstance(stream, io.BytesIO) else b""
+        match = _POST_OPERATION.search(head)
+        return match.group(1).decode().lower() if match else "-"
+    return _query(environ, "request").lower() or "-"
 
 
 def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:

@@ -161,3 +161,21 @@ def publish(files: list[Path], output_root: Path, job_id: str) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"could not publish the outputs: {exc.strerror or exc}") from exc
     return final
+
+
+def directory_size(root: Path) -> int:
+    """Bytes used by the files under `root` (0 when it cannot be read)."""
+    total = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                total += directory_size(Path(entry.path))
+            else:
+                total += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return total

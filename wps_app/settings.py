@@ -77,6 +77,8 @@ class Settings:
     server_url: str = "http://127.0.0.1:5000/wps"
     max_runtime_s: float = 600.0
     trusted_proxies: str = ""
+    max_output_mb: float = 2048.0
+    retention_hours: float = 24.0
 
     @classmethod
     def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:
@@ -113,6 +115,8 @@ class Settings:
             server_url=get("server", "url", d.server_url),
             max_runtime_s=float(get("jobs", "max_runtime", d.max_runtime_s)),
             trusted_proxies=get("server", "trusted_proxies", d.trusted_proxies),
+            max_output_mb=float(get("limits", "max_output_mb", d.max_output_mb)),
+            retention_hours=float(get("output", "retention_hours", d.retention_hours)),
         )
 
 

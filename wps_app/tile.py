@@ -6,6 +6,7 @@ nothing of PyWPS. Progress is reported through a callback (message, percent).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ class TileResult:
     png: Path
     png_sidecars: tuple[Path, ...]
     gradient: Raster
+    timings_s: dict[str, float]
 
 
 def _size(value: int | None, default: int, cap: int, name: str) -> int:
@@ -123,14 +125,25 @@ def render(
     8-bit rendering. Raises WmsError or OutputError.
     """
     source = wms_source(settings)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = now - clock
+        clock = now
+
     progress("reading the WMS", 20)
     bands = wms.read_with_halo(source, request.layer, request.bbox, request.width, request.height)
+    lap("read")
     progress("filtering", 50)
     gradient = Raster(
         raster.filter_bands(bands.data, request.method),
         from_bounds(*request.bbox.bounds, request.width, request.height),
     )
     del bands
+    lap("filter")
     progress("writing the GeoTIFF", 70)
     tags = {
         "METHOD": request.method,
@@ -146,10 +159,12 @@ def render(
         settings.geotiff_compress,
         settings.geotiff_zlevel,
     )
+    lap("geotiff")
     progress("writing the PNG", 85)
     png, *sidecars = outputs.write_png(
         gradient, workdir / f"{request.method}.png", request.method, request.stretch,
         settings.png_zlevel,
     )
-    return TileResult(geotiff, png, tuple(sidecars), gradient)
+    lap("png")
+    return TileResult(geotiff, png, tuple(sidecars), gradient, timings)
 
