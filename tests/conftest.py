@@ -189,3 +189,11 @@ def unwritable_wps(wms_server, tmp_path_factory):
     server.output_path.write_text("not a folder")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def load_wps(wms_server, tmp_path_factory):
+    """A WPS with four sync workers for the load test."""
+    server = start_wps(tmp_path_factory.mktemp("wps-load"), wms_server.url, workers=4)
+    yield server
+    server.stop()

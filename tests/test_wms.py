@@ -109,3 +109,21 @@ def test_gdal_errors_are_classified():
     )
     assert "timeout" in str(wms.classify_gdal_error("Operation timed out after 2000 ms"))
     assert "500" in str(wms.classify_gdal_error("Unable to download: HTTP status code: 500"))
+
+
+def test_gdal_reads_without_netrc_cache_or_retries():
+    env = wms.gdal_env(wms.WmsSource("http://127.0.0.1:1/wms", timeout_s=3))
+    assert env["GDAL_HTTP_NETRC"] == "NO"
+    assert env["GDAL_HTTP_MAX_RETRY"] == "0"
+    assert env["GDAL_HTTP_TIMEOUT"] == "3"
+
+
+def test_configured_wms_url_must_be_http():
+    from wps_app.settings import Settings, read_config
+
+    for url in ("file:///etc/passwd", "ftp://127.0.0.1/x", "gopher://127.0.0.1/",
+                "/vsicurl/http://127.0.0.1/", "WMS:http://127.0.0.1/wms"):
+        cfg = read_config([])
+        cfg.read_dict({"wms": {"url": url}})
+        with pytest.raises(ValueError):
+            Settings.from_parser(cfg)
