@@ -36,6 +36,12 @@ class EdgeProcess(Process):
         jobs.register_accepted(str(self.uuid))
         return super()._run_async(wps_request, wps_response)
 
+    def launch_next_process(self):
+        # Only the end of an async job frees a slot in the async queue; PyWPS also looked
+        # (one database query) after every sync request.
+        if getattr(self, "async_", False):
+            super().launch_next_process()
+
     def _run_process(self, wps_request, wps_response):
         if getattr(self, "async_", False):  # sync requests do not pay for a job record
             jobs.register_running(str(self.uuid), self.workdir)

@@ -112,3 +112,14 @@ def test_publish_failure_leaves_nothing(tmp_path):
 def test_publish_refuses_path_like_job_ids(tmp_path):
     with pytest.raises(OutputError):
         outputs.publish([], tmp_path, "../x")
+
+
+def test_png_without_nodata_is_single_band(tmp_path):
+    data = np.linspace(-1020, 1020, 64 * 32, dtype=np.float32).reshape(32, 64)
+    raster = Raster(data, from_bounds(-73.5, 45.5, -73.4, 45.6, 64, 32))
+    png, *_ = outputs.write_png(raster, tmp_path / "g.png", "sobel_x", "signed")
+    with rasterio.open(png) as ds:
+        assert ds.count == 1
+        assert ds.crs.to_epsg() == 4326
+        np.testing.assert_array_equal(ds.read(1), outputs.png_levels(data, "sobel_x",
+                                                                     "signed")[0])

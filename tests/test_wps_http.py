@@ -224,7 +224,7 @@ def test_downloaded_png_with_sidecars_opens_at_the_same_place(wps, sample, tmp_p
     assert info["geoTransform"] == pytest.approx(list(from_bounds(*bounds, 128, 96).to_gdal()))
     assert info["cornerCoordinates"]["upperLeft"] == pytest.approx([west, north], abs=1e-7)
     assert info["cornerCoordinates"]["lowerRight"] == pytest.approx([east, south], abs=1e-7)
-    assert [b["type"] for b in info["bands"]] == ["Byte", "Byte"]
+    assert [b["type"] for b in info["bands"]] == ["Byte"]  # no nodata here: no alpha band
     # Without the aux.xml, the world file alone still places it (without a CRS).
     (tmp_path / "t.png.aux.xml").unlink()
     world_only = gdalinfo(tmp_path / "t.png")

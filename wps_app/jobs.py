@@ -14,6 +14,7 @@ as Failed (in the database and in the status document clients poll):
 from __future__ import annotations
 
 import datetime
+import importlib
 import logging
 import os
 import shutil
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from lxml import etree
+import pywps.response.basic as pywps_basic
 from pywps import dblog
 from pywps.response.status import WPS_STATUS
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select
@@ -65,6 +67,7 @@ def _engine():
 
 def register_accepted(uuid: str) -> None:
     """Record async job `uuid` as soon as it is accepted, so it counts as running."""
+    _logged.add(str(uuid))
     register_running(uuid, None)
 
 
@@ -100,9 +103,50 @@ def counts() -> tuple[int, int]:
     return int(running), int(stored)
 
 
+# PyWPS writes every request into its job log (an INSERT, then a SELECT and an UPDATE per
+# status change: 5-20 ms per Execute on a file SQLite). Only async jobs need the shared
+# store, so only requests that become async jobs are logged; the ids logged by this
+# process (and inherited by the job it forks) are the ones whose status is stored.
+_logged: set[str] = set()
+_original = {name: getattr(dblog, name)
+             for name in ("log_request", "store_status", "update_pid", "pop_first_stored")}
+
+
+def _is_async(request) -> bool:
+    return (getattr(request, "operation", None) == "execute"
+            and getattr(request, "store_execute", "false") == "true"
+            and getattr(request, "status", "false") == "true")
+
+
+def _log_request(uuid, request):
+    if _is_async(request):
+        _logged.add(str(uuid))
+        _original["log_request"](uuid, request)
+
+
+def _store_status(uuid, wps_status, message=None, status_percentage=None):
+    if str(uuid) in _logged:
+        _original["store_status"](uuid, wps_status, message, status_percentage)
+
+
+def _update_pid(uuid, pid):
+    if str(uuid) in _logged:
+        _original["update_pid"](uuid, pid)
+
+
 def install() -> None:
-    """Make PyWPS admit async jobs by our counts (idempotent)."""
+    """Make PyWPS admit async jobs by our counts and keep sync requests out of the job
+    store (idempotent)."""
     dblog.get_process_counts = counts
+    dblog.log_request = _log_request
+    dblog.store_status = _store_status
+    dblog.update_pid = _update_pid
+    # these two modules imported the functions by name ("pywps.app.Service" the module;
+    # pywps.app re-exports the class under the same name)
+    pywps_service = importlib.import_module("pywps.app.Service")
+    pywps_service.log_request = _log_request
+    pywps_service.store_status = _store_status
+    pywps_basic.store_status = _store_status
 
 
 def _process_alive(pid: int) -> bool:
@@ -150,7 +194,7 @@ def failed_status_document(previous: bytes | None, message: str) -> bytes:
 
 def fail_job(uuid: str, message: str, status_dir: Path, workdir: str | None) -> None:
     """Mark job `uuid` Failed in the store and in its status document; drop its workdir."""
-    dblog.store_status(uuid, WPS_STATUS.FAILED, message, 100)
+    _original["store_status"](uuid, WPS_STATUS.FAILED, message, 100)
     status_file = status_dir / f"{uuid}.xml"
     previous = status_file.read_bytes() if status_file.exists() else None
     tmp = status_file.with_name(f".{status_file.name}.{os.getpid()}.tmp")

@@ -13,8 +13,12 @@ import shutil
 import uuid
 from pathlib import Path
 
+from xml.sax.saxutils import escape
+
 import numpy as np
 import rasterio
+from PIL import Image
+from rasterio.crs import CRS
 
 from wps_app.errors import OutputError
 from wps_app.raster import max_response
@@ -32,7 +36,7 @@ GEOTIFF_PROFILE = {
 }
 
 
-def geotiff_profile(compress: str = "DEFLATE", zlevel: int = 6) -> dict:
+def geotiff_profile(compress: str = "DEFLATE", zlevel: int = 1) -> dict:
     """A copy of the GeoTIFF creation profile with the given codec and level."""
     profile = dict(GEOTIFF_PROFILE, compress=compress.lower())
     profile["zstd_level" if compress.upper() == "ZSTD" else "zlevel"] = zlevel
@@ -44,7 +48,7 @@ def write_geotiff(
     path: Path,
     tags: dict[str, str],
     compress: str = "DEFLATE",
-    zlevel: int = 6,
+    zlevel: int = 1,
 ) -> Path:
     """Write a 2-D float32 gradient as a single-band GeoTIFF (NaN nodata, EPSG:4326).
 
@@ -105,38 +109,49 @@ def world_file_lines(raster: Raster) -> str:
     return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, centre_x, centre_y)) + "\n"
 
 
-def write_png(
-    raster: Raster, path: Path, method: Method, stretch: Stretch, zlevel: int = 6
-) -> list[Path]:
-    """Write the PNG (grey + alpha) and its sidecars; return [png, aux.xml, world file].
+_CRS_WKT: dict[str, str] = {}
 
-    GDAL writes `name.png.aux.xml` with the geotransform and CRS; we add `name.pgw`.
+
+def _crs_wkt(crs: str) -> str:
+    if crs not in _CRS_WKT:
+        _CRS_WKT[crs] = CRS.from_user_input(crs).to_wkt()
+    return _CRS_WKT[crs]
+
+
+def aux_xml(raster: Raster) -> str:
+    """GDAL's PAM sidecar (`name.png.aux.xml`): CRS and full-precision geotransform, what
+    GDAL itself writes beside a georeferenced PNG."""
+    geotransform = ", ".join(repr(float(v)) for v in raster.transform.to_gdal())
+    return (
+        "<PAMDataset>\n"
+        f'  <SRS dataAxisToSRSAxisMapping="2,1">{escape(_crs_wkt(raster.crs))}</SRS>\n'
+        f"  <GeoTransform>{geotransform}</GeoTransform>\n"
+        "</PAMDataset>\n"
+    )
+
+
+def write_png(
+    raster: Raster, path: Path, method: Method, stretch: Stretch, zlevel: int = 1
+) -> list[Path]:
+    """Write the PNG and its sidecars; return [png, aux.xml, world file].
+
+    The PNG is grey, with an alpha band only when the tile has nodata. Pillow encodes it
+    (3x faster here than GDAL's PNG driver, which writes a temporary dataset first); the
+    georeferencing GDAL and QGIS read is written beside it: `name.png.aux.xml` (CRS and
+    geotransform) and the world file `name.pgw`.
     """
-    levels = png_levels(raster.data, method, stretch)
-    profile = {
-        "driver": "PNG",
-        "width": raster.width,
-        "height": raster.height,
-        "count": 2,
-        "dtype": "uint8",
-        "crs": raster.crs,
-        "transform": raster.transform,
-        "zlevel": zlevel,
-    }
+    grey, alpha = png_levels(raster.data, method, stretch)
+    image = Image.fromarray(grey, mode="L")
+    if not alpha.all():
+        image = Image.merge("LA", (image, Image.fromarray(alpha, mode="L")))
     aux = path.with_name(path.name + ".aux.xml")
     world = path.with_suffix(".pgw")
     try:
-        with rasterio.open(path, "w", **profile) as dst:
-            dst.write(levels)
-            dst.colorinterp = [
-                rasterio.enums.ColorInterp.gray,
-                rasterio.enums.ColorInterp.alpha,
-            ]
+        image.save(path, format="PNG", compress_level=zlevel)
+        aux.write_text(aux_xml(raster))
         world.write_text(world_file_lines(raster))
-    except rasterio.errors.RasterioError as exc:
-        raise OutputError(f"could not write the PNG: {exc}") from exc
-    if not aux.exists():
-        raise OutputError("GDAL did not write the PNG georeferencing sidecar")
+    except OSError as exc:
+        raise OutputError(f"could not write the PNG: {exc.strerror or exc}") from exc
     return [path, aux, world]
 
 

@@ -1,4 +1,4 @@
-"""How PyWPS renders and stores its responses, fixed in two places.
+"""How PyWPS renders and stores its responses, fixed in three places.
 
 1. One shared jinja2 environment for PyWPS's responses, with our corrected templates first.
 
@@ -11,6 +11,9 @@ each template).
 2. Status documents written atomically. PyWPS rewrites `<job>.xml` in place at every
 status update, so a client polling statusLocation could read half a document; here each
 version is written to a temporary file and renamed over the old one.
+
+3. A sync Execute renders its document once, at the end (and not at all for a raw
+output), instead of at every status update.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import pywps.response.basic as pywps_basic
 from pywps.inout.storage.file import FileStorage
+from pywps.response.execute import ExecuteResponse
+from pywps.response.status import WPS_STATUS
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from pywps.response import RelEnvironment
 from pywps.translations import get_translation
@@ -28,6 +33,7 @@ from pywps.translations import get_translation
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 _environment: RelEnvironment | None = None
+_original_update_status_doc = ExecuteResponse._update_status_doc
 
 
 def shared_environment() -> RelEnvironment:
@@ -70,9 +76,21 @@ def _atomic_write(self: FileStorage, data, destination, data_format=None) -> str
     return self.url(destination)
 
 
+def _update_status_doc_when_needed(self) -> None:
+    """Render the status document only when someone can read it: async jobs store it at
+    every change, a sync request only returns the final one (PyWPS rendered it at every
+    progress update)."""
+    if self.store_status_file:
+        _original_update_status_doc(self)
+    elif self.status in (WPS_STATUS.SUCCEEDED, WPS_STATUS.FAILED) and not self.wps_request.raw:
+        # a raw output is sent as it is; PyWPS rendered (and base64-encoded) it anyway
+        _original_update_status_doc(self)
+
+
 def install() -> None:
     """Make every PyWPS response use the shared environment and atomic status writes
     (idempotent)."""
     pywps_basic.RelEnvironment = _shared_environment_factory
     pywps_basic.PackageLoader = _no_loader
     FileStorage.write = _atomic_write
+    ExecuteResponse._update_status_doc = _update_status_doc_when_needed

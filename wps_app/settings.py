@@ -68,9 +68,9 @@ class Settings:
     max_height_px: int = 4096
     max_pixels: int = 4096 * 4096
     max_bbox_deg: float = 0.5
-    png_zlevel: int = 6
+    png_zlevel: int = 1
     geotiff_compress: str = "DEFLATE"
-    geotiff_zlevel: int = 6
+    geotiff_zlevel: int = 1
     output_path: Path = REPO_ROOT / "var" / "outputs"
     output_url: str = "http://127.0.0.1:5000/outputs/"
     work_path: Path = REPO_ROOT / "var" / "tmp"
