@@ -7,6 +7,7 @@ WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -134,8 +135,8 @@ class EdgeApp:
         running, stored = jobs.counts()
         parallel = int(pywps_config.get_config_value("server", "parallelprocesses"))
         if stored and (parallel < 0 or running < parallel):
-            launcher = next(iter(self.service.processes.values()))
-            launcher.service = self.service
+            launcher = copy.copy(next(iter(self.service.processes.values())))
+            launcher.service, launcher.async_ = self.service, True
             launcher.launch_next_process()
 
     def __call__(self, environ, start_response):
