@@ -24,7 +24,13 @@ from processes import wpsio
 from processes.base import EdgeProcess
 from wps_app import context, outputs, public_urls
 from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
-from wps_app.tile import TileRequest, TileResult, build_request, render
+from wps_app.tile import (
+    TileRequest,
+    TileResult,
+    build_request,
+    output_bytes_upper_bound,
+    render,
+)
 from wps_app.types import BBox
 
 LOGGER = logging.getLogger(__name__)
@@ -76,6 +82,7 @@ class GetRasterProcess(EdgeProcess):
             wpsio.size_input("height", settings.default_size_px, settings.max_height_px),
             wpsio.method_input(),
             wpsio.stretch_input(),
+            wpsio.cog_input(),
         ]
         super().__init__(
             self._handler,
@@ -103,7 +110,8 @@ class GetRasterProcess(EdgeProcess):
                 self.inputs[index] = fresh
 
     def check_request(self, wps_request) -> None:
-        self.tile_request(wps_request.inputs)
+        tile_request = self.tile_request(wps_request.inputs)
+        self._check_in_memory_outputs(wps_request, tile_request)
         publishes = not wps_request.raw and (
             wps_request.store_execute == "true"
             or any(o.get("asReference", "false").lower() == "true"
@@ -117,6 +125,26 @@ class GetRasterProcess(EdgeProcess):
             raise OutputStorageFull(
                 "the output storage is full; ask for raw output or try again later"
             )
+
+    @staticmethod
+    def _check_in_memory_outputs(wps_request, tile_request: TileRequest) -> None:
+        """PyWPS holds a raw or inline output whole in memory (inline ones base64-encoded
+        in the XML): large ones are only returned by reference."""
+        cap = context.settings().max_raw_mb * 1024 * 1024
+        sizes = output_bytes_upper_bound(tile_request)
+        for identifier, output in wps_request.outputs.items():
+            by_reference = str(output.get("asReference", "false")).lower() == "true"
+            if by_reference and not wps_request.raw:
+                continue
+            mime = output.get("mimetype") or ""
+            size = sizes["geotiff"] if identifier == "geotiff" or "tiff" in mime else sizes["png"]
+            if size > cap:
+                raise InvalidParameterValue(
+                    f"{identifier} of {tile_request.width}x{tile_request.height} pixels is "
+                    f"returned by reference only (over {context.settings().max_raw_mb:g} MB): "
+                    "use a ResponseDocument with asReference=true",
+                    identifier,
+                )
 
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
@@ -142,6 +170,7 @@ class GetRasterProcess(EdgeProcess):
                 height=_value(inputs, "height"),
                 method=_value(inputs, "method"),
                 stretch=_value(inputs, "stretch"),
+                cog=_value(inputs, "cog"),
             )
         except MissingInput as exc:
             raise MissingParameterValue(str(exc), exc.locator) from exc

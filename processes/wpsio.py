@@ -66,6 +66,14 @@ def stretch_input() -> LiteralInput:
     )
 
 
+def cog_input() -> LiteralInput:
+    return LiteralInput(
+        "cog", "Cloud Optimized GeoTIFF", data_type="boolean", min_occurs=0, default=False,
+        mode=MODE.NONE,
+        abstract="true: the GeoTIFF is written as a Cloud Optimized GeoTIFF (with overviews).",
+    )
+
+
 def image_output() -> ComplexOutput:
     return ComplexOutput(
         "image", "Filtered image", supported_formats=[PNG, GEOTIFF, TIFF], as_reference=True,

@@ -197,3 +197,14 @@ def load_wps(wms_server, tmp_path_factory):
     server = start_wps(tmp_path_factory.mktemp("wps-load"), wms_server.url, workers=4)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def strip_wps(wms_server, tmp_path_factory):
+    """A WPS that processes anything over 10 000 pixels in strips of 64 rows (64-pixel WMS
+    blocks), and returns at most 0.05 MB raw."""
+    server = start_wps(tmp_path_factory.mktemp("wps-strips"), wms_server.url, workers=2,
+                       overrides={"limits": {"stream_above_px": 10000, "max_raw_mb": 0.05},
+                                  "wms": {"block_px": 64}})
+    yield server
+    server.stop()

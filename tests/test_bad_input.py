@@ -105,7 +105,7 @@ CASES = [
      "InvalidParameterValue", "height"),
     ("height text", xml([LAYER, *POINT, literal("height", "tall")]), "InvalidParameterValue",
      "height"),
-    ("too many pixels", execute_kvp(OK_INPUTS + ";width=4096;height=4097"),
+    ("too many pixels", execute_kvp(OK_INPUTS + ";width=16384;height=16385"),
      "InvalidParameterValue", "height"),
     ("unknown method", execute_kvp(OK_INPUTS + ";method=laplace"), "InvalidParameterValue",
      "method"),

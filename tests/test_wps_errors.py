@@ -49,7 +49,7 @@ def entries(path) -> list[str]:
          "maximum"),
         ([LAYER, bbox_input("-8182000 5700000", "-8181000 5701000", "EPSG:3857")],
          "InvalidParameterValue", "bbox", "EPSG:4326"),
-        ([LAYER, *POINT, literal("width", 5000)], "InvalidParameterValue", "width", "4096"),
+        ([LAYER, *POINT, literal("width", 20000)], "InvalidParameterValue", "width", "16384"),
         ([LAYER, *POINT, literal("height", 0)], "InvalidParameterValue", "height",
          "positive"),
         ([LAYER, *POINT, literal("width", -1)], "InvalidParameterValue", "width", "positive"),

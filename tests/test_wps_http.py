@@ -42,7 +42,8 @@ def test_describe_process_lists_inputs_and_wms_layers(wps):
         get(wps.url, request="DescribeProcess", identifier="get_raster_process").content
     )
     inputs = doc.xpath("//DataInputs/Input/ows:Identifier/text()", namespaces=NS)
-    assert inputs == ["wms", "lat", "lon", "bbox", "width", "height", "method", "stretch"]
+    assert inputs == ["wms", "lat", "lon", "bbox", "width", "height", "method", "stretch",
+                      "cog"]
     wms_input = doc.xpath("//DataInputs/Input[ows:Identifier='wms']", namespaces=NS)[0]
     layers = wms_input.xpath(".//ows:AllowedValues/ows:Value/text()", namespaces=NS)
     assert "sample_city" in layers

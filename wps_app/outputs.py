@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 
@@ -99,12 +100,10 @@ def png_levels(gradient: np.ndarray, method: Method, stretch: Stretch) -> np.nda
     return np.stack([grey, alpha])
 
 
-def world_file_lines(raster: Raster) -> str:
-    """ESRI world file text (pixel sizes, rotations, centre of the upper-left pixel).
-
-    Written with full float precision; GDAL's own WORLDFILE option rounds to 10 decimals.
-    """
-    t = raster.transform
+def world_file_lines(t: Affine) -> str:
+    """ESRI world file text for transform `t` (pixel sizes, rotations, centre of the
+    upper-left pixel), in full float precision; GDAL's WORLDFILE option rounds to 10
+    decimals."""
     centre_x, centre_y = t @ (0.5, 0.5)
     return "\n".join(repr(float(v)) for v in (t.a, t.d, t.b, t.e, centre_x, centre_y)) + "\n"
 
@@ -149,7 +148,7 @@ def write_png(
     try:
         image.save(path, format="PNG", compress_level=zlevel)
         aux.write_text(aux_xml(raster))
-        world.write_text(world_file_lines(raster))
+        world.write_text(world_file_lines(raster.transform))
     except OSError as exc:
         raise OutputError(f"could not write the PNG: {exc.strerror or exc}") from exc
     return [path, aux, world]

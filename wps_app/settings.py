@@ -64,9 +64,12 @@ class Settings:
     capabilities_ttl_s: float = 300.0
     default_size_px: int = 512
     default_side_deg: float = 0.0005
-    max_width_px: int = 4096
-    max_height_px: int = 4096
-    max_pixels: int = 4096 * 4096
+    max_width_px: int = 16384
+    max_height_px: int = 16384
+    max_pixels: int = 16384 * 16384
+    stream_above_px: int = 2048 * 2048
+    max_raw_mb: float = 64.0
+    wms_block_px: int = 1024
     max_bbox_deg: float = 0.5
     png_zlevel: int = 1
     geotiff_compress: str = "DEFLATE"
@@ -105,6 +108,9 @@ class Settings:
             max_width_px=int(get("limits", "max_width", d.max_width_px)),
             max_height_px=int(get("limits", "max_height", d.max_height_px)),
             max_pixels=int(get("limits", "max_pixels", d.max_pixels)),
+            stream_above_px=int(get("limits", "stream_above_px", d.stream_above_px)),
+            max_raw_mb=float(get("limits", "max_raw_mb", d.max_raw_mb)),
+            wms_block_px=int(get("wms", "block_px", d.wms_block_px)),
             max_bbox_deg=float(get("limits", "max_bbox_deg", d.max_bbox_deg)),
             png_zlevel=int(get("output", "png_zlevel", d.png_zlevel)),
             geotiff_compress=compress,

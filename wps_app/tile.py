@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rasterio.transform import from_bounds
 
-from wps_app import outputs, raster, wms
+from wps_app import outputs, raster, strips, wms
 from wps_app.errors import InvalidInput, MissingInput
 from wps_app.settings import Settings
 from wps_app.types import METHODS, STRETCHES, BBox, Method, Raster, Stretch
@@ -31,6 +31,7 @@ class TileRequest:
     height: int
     method: Method
     stretch: Stretch
+    cog: bool = False
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,6 @@ class TileResult:
     geotiff: Path
     png: Path
     png_sidecars: tuple[Path, ...]
-    gradient: Raster
     timings_s: dict[str, float]
 
 
@@ -65,6 +65,7 @@ def build_request(
     height: int | None = None,
     method: str | None = None,
     stretch: str | None = None,
+    cog: bool | None = None,
 ) -> TileRequest:
     """Validate raw input values against the settings and the WMS's layers.
 
@@ -99,14 +100,32 @@ def build_request(
         raise InvalidInput(
             f"width x height exceeds the maximum of {settings.max_pixels} pixels", "width"
         )
-    return TileRequest(layer, bbox, width, height, method, stretch)  # type: ignore[arg-type]
+    return TileRequest(layer, bbox, width, height, method, stretch,  # type: ignore[arg-type]
+                       bool(cog))
 
 
 def wms_source(settings: Settings) -> wms.WmsSource:
     """The configured WMS server."""
     return wms.WmsSource(
-        settings.wms_url, settings.wms_version, settings.wms_timeout_s, settings.wms_retries
+        settings.wms_url, settings.wms_version, settings.wms_timeout_s, settings.wms_retries,
+        max_block_px=settings.wms_block_px,
     )
+
+
+def output_bytes_upper_bound(request: TileRequest) -> dict[str, int]:
+    """Uncompressed sizes of the outputs (bytes): the PNG (grey + alpha), the GeoTIFF."""
+    pixels = request.width * request.height
+    return {"png": 2 * pixels, "geotiff": 4 * pixels}
+
+
+def _tags(request: TileRequest, settings: Settings) -> dict[str, str]:
+    return {
+        "METHOD": request.method,
+        "LAYER": request.layer,
+        "WMS_URL": settings.wms_url,
+        "BBOX": ",".join(repr(v) for v in request.bbox.bounds),
+        "UNITS": "kernel units on 0-255 luminance; x positive eastward, y positive northward",
+    }
 
 
 def _no_progress(message: str, percent: int) -> None:
@@ -125,6 +144,16 @@ def render(
     8-bit rendering. Raises WmsError or OutputError.
     """
     source = wms_source(settings)
+    if request.cog or request.width * request.height > settings.stream_above_px:
+        started = time.perf_counter()
+        geotiff, png_files = strips.render_in_strips(
+            source, request.layer, request.bbox, request.width, request.height,
+            request.method, request.stretch, workdir, _tags(request, settings),
+            outputs.geotiff_profile(settings.geotiff_compress, settings.geotiff_zlevel),
+            settings.png_zlevel, request.cog, progress,
+        )
+        return TileResult(geotiff, png_files[0], tuple(png_files[1:]),
+                          {"strips": time.perf_counter() - started})
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -145,17 +174,10 @@ def render(
     del bands
     lap("filter")
     progress("writing the GeoTIFF", 70)
-    tags = {
-        "METHOD": request.method,
-        "LAYER": request.layer,
-        "WMS_URL": settings.wms_url,
-        "BBOX": ",".join(repr(v) for v in request.bbox.bounds),
-        "UNITS": "kernel units on 0-255 luminance; x positive eastward, y positive northward",
-    }
     geotiff = outputs.write_geotiff(
         gradient,
         workdir / f"{request.method}.tif",
-        tags,
+        _tags(request, settings),
         settings.geotiff_compress,
         settings.geotiff_zlevel,
     )
@@ -166,5 +188,5 @@ def render(
         settings.png_zlevel,
     )
     lap("png")
-    return TileResult(geotiff, png, tuple(sidecars), gradient, timings)
+    return TileResult(geotiff, png, tuple(sidecars), timings)
 

@@ -13,13 +13,17 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import quote
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.transform import from_bounds
+from rasterio.windows import Window
 
 from wps_app.errors import (
     WmsBadResponse,
@@ -31,6 +35,7 @@ from wps_app.errors import (
 from wps_app.types import CRS_EPSG4326, BBox, Raster
 
 LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IMAGE_FORMAT = "image/png"  # lossless; JPEG block artefacts would become false edges
 BANDS_RGBA = 4
@@ -47,6 +52,7 @@ class WmsSource:
     timeout_s: float = 10.0
     retries: int = 2
     max_block_px: int = MAX_BLOCK_PX
+    max_connections: int = 2
 
 
 def _server_url(url: str) -> str:
@@ -98,7 +104,7 @@ def gdal_wms_xml(
     ET.SubElement(root, "BlockSizeX").text = str(min(width, source.max_block_px))
     ET.SubElement(root, "BlockSizeY").text = str(min(height, source.max_block_px))
     ET.SubElement(root, "Timeout").text = str(max(1, int(round(source.timeout_s))))
-    ET.SubElement(root, "MaxConnections").text = "2"
+    ET.SubElement(root, "MaxConnections").text = str(source.max_connections)
     return ET.tostring(root, encoding="unicode")
 
 
@@ -149,16 +155,57 @@ def _retryable(error: WmsError) -> bool:
     return False
 
 
-def _read_once(source: WmsSource, xml: str, width: int, height: int) -> np.ndarray:
+def with_retries(source: WmsSource, attempt: Callable[[], T]) -> T:
+    """Run `attempt` (a whole open-and-read, so nothing GDAL cached from a failed try is
+    reused) again on timeouts, HTTP 429 and 5xx, at most source.retries more times."""
+    tries = 0
+    while True:
+        try:
+            return attempt()
+        except WmsError as error:
+            if tries >= source.retries or not _retryable(error):
+                raise
+            tries += 1
+            LOGGER.warning("WMS read failed (%s), retry %d/%d", error, tries, source.retries)
+            time.sleep(min(2.0, 0.2 * 2**tries))
+
+
+def _read_window(dataset, window: Window | None) -> np.ndarray:
     try:
-        with rasterio.Env(**gdal_env(source)), rasterio.open(xml) as dataset:
-            if dataset.count < 3:
-                raise WmsBadResponse(f"the WMS returned {dataset.count} band(s), expected RGBA")
-            data = dataset.read()
+        return dataset.read(window=window)
     except RasterioIOError as exc:
         cause = exc.__cause__ if exc.__cause__ is not None else exc
         raise classify_gdal_error(str(cause)) from exc
-    if data.shape[1:] != (height, width):
+
+
+@contextmanager
+def open_layer(
+    source: WmsSource, layer: str, bbox: BBox, width: int, height: int,
+    cache_mb: int | None = None,
+) -> Iterator[rasterio.io.DatasetReader]:
+    """A rasterio dataset over `layer` on the exact grid of `bbox` at width x height;
+    `cache_mb` bounds GDAL's block cache while it is open (large reads).
+
+    Opening sends nothing; reads fetch the WMS blocks they cover (GDAL's block cache
+    keeps them, within GDAL_CACHEMAX). Read with read_window, which raises WmsError.
+    """
+    xml = gdal_wms_xml(source, layer, bbox, width, height)
+    options: dict[str, str | int] = dict(gdal_env(source))
+    if cache_mb is not None:
+        options["GDAL_CACHEMAX"] = cache_mb
+    with rasterio.Env(**options), rasterio.open(xml) as dataset:
+        if dataset.count < 3:
+            raise WmsBadResponse(f"the WMS returned {dataset.count} band(s), expected RGBA")
+        yield dataset
+
+
+def read_window(dataset, window: Window | None = None) -> np.ndarray:
+    """Read (bands, rows, cols) uint8 of `window` (the whole dataset when None); raises
+    WmsError subclasses."""
+    data = _read_window(dataset, window)
+    expected = (dataset.height, dataset.width) if window is None else (
+        int(window.height), int(window.width))
+    if data.shape[1:] != expected:
         raise WmsBadResponse(f"the WMS returned an image of size {data.shape[1:]}")
     return data
 
@@ -170,19 +217,24 @@ def read_rgba(source: WmsSource, layer: str, bbox: BBox, width: int, height: int
     height) and EPSG:4326. Timeouts, HTTP 429 and 5xx are retried up to
     `source.retries` times; every failure raises a WmsError subclass.
     """
-    xml = gdal_wms_xml(source, layer, bbox, width, height)
-    attempt = 0
-    while True:
-        try:
-            data = _read_once(source, xml, width, height)
-            break
-        except WmsError as error:
-            if attempt >= source.retries or not _retryable(error):
-                raise
-            attempt += 1
-            LOGGER.warning("WMS read failed (%s), retry %d/%d", error, attempt, source.retries)
-            time.sleep(min(2.0, 0.2 * 2**attempt))
-    return Raster(data, from_bounds(*bbox.bounds, width, height))
+    def attempt() -> np.ndarray:
+        with open_layer(source, layer, bbox, width, height) as dataset:
+            return read_window(dataset)
+
+    return Raster(with_retries(source, attempt), from_bounds(*bbox.bounds, width, height))
+
+
+def grown_by_one_pixel(bbox: BBox, width: int, height: int) -> BBox:
+    """`bbox` grown by one pixel (of a width x height grid) on every side; it may reach
+    past +-180/90 by that pixel, so it is not validated again."""
+    dx = bbox.width_deg / width
+    dy = bbox.height_deg / height
+    grown = BBox.__new__(BBox)
+    object.__setattr__(grown, "west", bbox.west - dx)
+    object.__setattr__(grown, "south", bbox.south - dy)
+    object.__setattr__(grown, "east", bbox.east + dx)
+    object.__setattr__(grown, "north", bbox.north + dy)
+    return grown
 
 
 def read_with_halo(
@@ -193,13 +245,7 @@ def read_with_halo(
     A 3x3 filter over the result then sees true neighbours at the borders of `bbox`, so
     adjacent tiles mosaic without seams; crop one pixel after filtering.
     """
-    dx = bbox.width_deg / width
-    dy = bbox.height_deg / height
-    grown = BBox.__new__(BBox)  # may reach past +-180/90 by a pixel: skip validation
-    object.__setattr__(grown, "west", bbox.west - dx)
-    object.__setattr__(grown, "south", bbox.south - dy)
-    object.__setattr__(grown, "east", bbox.east + dx)
-    object.__setattr__(grown, "north", bbox.north + dy)
+    grown = grown_by_one_pixel(bbox, width, height)
     return read_rgba(source, layer, grown, width + 2, height + 2)
 
 

@@ -1,0 +1,88 @@
+"""Strip processing: bit-for-bit equal to the whole-array result, in the service too."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import rasterio
+import requests
+from test_wps_http import aligned, execute_bbox, expected_gradient, read_url
+from wpsclient import bbox_input, exception_of, execute_body, literal, post, raw_output
+
+from wps_app import raster, strips
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 64, 500])
+@pytest.mark.parametrize("method", ["sobel_x", "prewitt_y", "sobel_magnitude"])
+def test_strips_equal_whole_array_bit_for_bit(rows, method):
+    rng = np.random.default_rng(rows)
+    bands = rng.integers(0, 256, size=(4, 131 + 2, 97 + 2), dtype=np.uint8)
+    bands[3] = 255
+    bands[3, 40:44, 10:60] = 0  # missing data crossing strip borders
+    whole = raster.filter_bands(bands, method)
+    stitched = np.empty_like(whole)
+    for first, end, strip in strips.filter_in_strips(
+        lambda a, b: bands[:, a:b], 131, method, rows
+    ):
+        stitched[first:end] = strip
+    np.testing.assert_array_equal(stitched, whole)  # NaNs at the same places too
+
+
+def test_strip_ranges_cover_every_row_once():
+    covered = [r for a, b in strips.strip_ranges(1000, 64) for r in range(a, b)]
+    assert covered == list(range(1000))
+
+
+def test_service_in_strips_equals_in_memory_and_the_kernel(strip_wps, wps, sample):
+    """Through 64-row strips and 64-pixel WMS blocks: the same GeoTIFF, bit for bit, as
+    the in-memory path, and the kernel applied by hand."""
+    window = (1500, 1300, 200, 150)
+    bounds = aligned(sample, *window)
+    streamed = read_url(execute_bbox(strip_wps, bounds, 200, 150, "sobel_magnitude")["geotiff"])
+    in_memory = read_url(execute_bbox(wps, bounds, 200, 150, "sobel_magnitude")["geotiff"])
+    np.testing.assert_array_equal(streamed[0], in_memory[0])
+    assert streamed[1] == in_memory[1]  # transform
+    np.testing.assert_allclose(streamed[0], expected_gradient(sample, "sobel_magnitude",
+                                                              *window), atol=1e-3)
+
+
+def test_streamed_png_is_georeferenced(strip_wps, sample, tmp_path):
+    bounds = aligned(sample, 1000, 900, 160, 120)
+    refs = execute_bbox(strip_wps, bounds, 160, 120, "sobel_x",
+                        outputs=(("image", "image/png"), ("geotiff", "image/tiff")))
+    for url, name in ((refs["image"], "s.png"), (refs["image"] + ".aux.xml", "s.png.aux.xml")):
+        (tmp_path / name).write_bytes(requests.get(url, timeout=60).content)
+    with rasterio.open(tmp_path / "s.png") as ds:
+        assert ds.crs.to_epsg() == 4326
+        assert ds.transform.almost_equals(read_url(refs["geotiff"])[1], precision=1e-12)
+        assert ds.count == 2
+
+
+def test_cog_when_asked(strip_wps, sample, tmp_path):
+    bounds = aligned(sample, 2000, 2000, 300, 300)
+    body = execute_body(
+        [literal("wms", "sample_city"),
+         bbox_input(f"{bounds[1]!r} {bounds[0]!r}", f"{bounds[3]!r} {bounds[2]!r}"),
+         literal("width", 300), literal("height", 300), literal("cog", "true")],
+        '<wps:ResponseDocument><wps:Output asReference="true"><ows:Identifier>geotiff'
+        "</ows:Identifier></wps:Output></wps:ResponseDocument>")
+    url = [u for u in __import__("wpsclient").references(post(strip_wps.url, body)).values()][0]
+    content = requests.get(url, timeout=60).content
+    with rasterio.open(io.BytesIO(content)) as ds:
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert ds.overviews(1)
+        assert ds.crs.to_epsg() == 4326
+
+
+def test_large_raw_output_is_refused(strip_wps):
+    """0.05 MB cap: a raw 200x150 GeoTIFF (120 kB) must be asked by reference."""
+    body = execute_body([literal("wms", "sample_city"), literal("lat", 45.554),
+                         literal("lon", -73.4935), literal("width", 200),
+                         literal("height", 150)], raw_output("geotiff", "image/tiff"))
+    answer = post(strip_wps.url, body)
+    assert answer.status_code == 400
+    code, locator, text = exception_of(answer)
+    assert (code, locator) == ("InvalidParameterValue", "geotiff")
+    assert "by reference" in text

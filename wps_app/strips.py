@@ -1,0 +1,117 @@
+"""Large requests in bounded memory: read, filter and write strip by strip.
+
+The WMS is read through GDAL in blocks no larger than the server's MAXSIZE (GDAL fetches a
+block row's blocks over parallel connections and keeps them in its bounded block cache);
+each strip is read with one halo row above and below, filtered, cropped, and written into
+the tiled GeoTIFF and into the 8-bit levels of the PNG, so no full-size array ever exists.
+Strip results equal the whole-array result bit for bit (tests/test_strips.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.enums import ColorInterp
+from rasterio.transform import from_bounds
+from rasterio.windows import Window
+
+from wps_app import outputs, raster, wms
+from wps_app.errors import OutputError, WmsError
+from wps_app.types import Method
+
+ReadRows = Callable[[int, int], np.ndarray]
+# GDAL block cache while reading in strips: two block rows of a 16384-pixel-wide request
+# at 1024-pixel blocks are 2 x 17 x 4 MiB; GDAL's default (5% of RAM) would let a large
+# request keep every block it ever read.
+STRIP_CACHE_MB = 192
+
+
+def strip_ranges(height: int, rows: int) -> Iterator[tuple[int, int]]:
+    """(first, end) output rows of consecutive strips of at most `rows` rows."""
+    for first in range(0, height, rows):
+        yield first, min(height, first + rows)
+
+
+def filter_in_strips(
+    read_rows: ReadRows, height: int, method: Method, rows: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Filter a halo'd raster of height+2 rows strip by strip.
+
+    `read_rows(a, b)` returns rows [a, b) of the (bands, height+2, width+2) raster read
+    with a one-pixel halo. Yields (first, end, gradient rows [first, end)) in float32.
+    """
+    for first, end in strip_ranges(height, rows):
+        yield first, end, raster.filter_bands(read_rows(first, end + 2), method)
+
+
+def render_in_strips(
+    source: wms.WmsSource,
+    layer: str,
+    bbox,
+    width: int,
+    height: int,
+    method: Method,
+    stretch: str,
+    workdir: Path,
+    tags: dict[str, str],
+    geotiff_options: dict,
+    png_zlevel: int,
+    cog: bool,
+    progress: Callable[[str, int], None],
+) -> tuple[Path, list[Path]]:
+    """Write the GeoTIFF (tiled, compressed; COG when `cog`) and the PNG (grey + alpha) of
+    a request of any size; returns (geotiff, [png, aux.xml, world file])."""
+    transform = from_bounds(*bbox.bounds, width, height)
+    geotiff = workdir / f"{method}.tif"
+    tiled = workdir / "gradient-tiled.tif" if cog else geotiff
+    levels_path = workdir / "levels.tif"
+    png = workdir / f"{method}.png"
+    common = {"width": width, "height": height, "crs": "EPSG:4326", "transform": transform}
+    levels_profile = {"driver": "GTiff", "dtype": "uint8", "count": 2, "tiled": True,
+                      "blockxsize": 256, "blockysize": 256, "compress": "lzw", **common}
+    grown = wms.grown_by_one_pixel(bbox, width, height)
+    rows = source.max_block_px
+    try:
+        with wms.open_layer(source, layer, grown, width + 2, height + 2,
+                            cache_mb=STRIP_CACHE_MB) as dataset, \
+                rasterio.open(tiled, "w", **geotiff_options, **common) as gradient_out, \
+                rasterio.open(levels_path, "w", **levels_profile) as levels_out:
+            levels_out.colorinterp = [ColorInterp.gray, ColorInterp.alpha]
+
+            def read_rows(first: int, end: int) -> np.ndarray:
+                window = Window(0, first, width + 2, end - first)
+                try:
+                    return wms.read_window(dataset, window)
+                except WmsError:  # retry this strip through a freshly opened dataset
+                    def attempt() -> np.ndarray:
+                        with wms.open_layer(source, layer, grown, width + 2, height + 2,
+                                            cache_mb=STRIP_CACHE_MB) as fresh:
+                            return wms.read_window(fresh, window)
+                    return wms.with_retries(source, attempt)
+
+            for first, end, gradient in filter_in_strips(read_rows, height, method, rows):
+                window = Window(0, first, width, end - first)
+                gradient_out.write(gradient, 1, window=window)
+                levels_out.write(outputs.png_levels(gradient, method, stretch), window=window)
+                progress(f"filtered rows {end} of {height}", 20 + int(60 * end / height))
+            gradient_out.update_tags(**tags)
+            gradient_out.set_band_description(1, "gradient (kernel units on 0-255 luminance)")
+        progress("writing the PNG", 85)
+        rasterio.shutil.copy(levels_path, png, driver="PNG", ZLEVEL=png_zlevel)
+        if cog:
+            progress("writing the Cloud Optimized GeoTIFF", 90)
+            rasterio.shutil.copy(tiled, geotiff, driver="COG",
+                                 COMPRESS=geotiff_options["compress"].upper(),
+                                 PREDICTOR="FLOATING_POINT", BLOCKSIZE=256)
+            tiled.unlink()
+    except rasterio.errors.RasterioError as exc:
+        raise OutputError(f"could not write the outputs: {exc}") from exc
+    finally:
+        levels_path.unlink(missing_ok=True)
+    world = png.with_suffix(".pgw")
+    world.write_text(outputs.world_file_lines(transform))
+    return geotiff, [png, png.with_name(png.name + ".aux.xml"), world]
