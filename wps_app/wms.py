@@ -192,7 +192,7 @@ def open_layer(
     xml = gdal_wms_xml(source, layer, bbox, width, height)
     options: dict[str, str | int] = dict(gdal_env(source))
     if cache_mb is not None:
-        options["GDAL_CACHEMAX"] = cache_mb
+        options["GDAL_CACHEMAX"] = cache_mb * 1024 * 1024  # rasterio takes bytes
     with rasterio.Env(**options), rasterio.open(xml) as dataset:
         if dataset.count < 3:
             raise WmsBadResponse(f"the WMS returned {dataset.count} band(s), expected RGBA")
