@@ -65,7 +65,7 @@ test: system-deps venv sample
 	$(PY) -m pytest
 
 bench: system-deps venv sample
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 lint: venv
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check .

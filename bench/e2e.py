@@ -109,9 +109,11 @@ def batch(kind: str, url: str, count: int, in_flight: int, counter: Counter):
     sessions = [requests.Session() for _ in range(in_flight)]
     indices = [counter.next() for _ in range(count)]
     started = time.perf_counter()
+    def send(position: int) -> float:
+        return one_request(kind, url, indices[position], sessions[position % in_flight])
+
     with ThreadPoolExecutor(in_flight) as pool:
-        latencies = list(pool.map(lambda ij: one_request(kind, url, ij[1], sessions[ij[0] % in_flight]),
-                                  enumerate(indices)))
+        latencies = list(pool.map(send, range(count)))
     return latencies, time.perf_counter() - started
 
 

@@ -8,18 +8,15 @@ Usage: python -m bench.large [--size 16384]
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import rasterio
 import requests
 from lxml import etree
 
 from bench import loadgen
-from tests.servers import start_wps
-from wps_app import embedded_wms
 
 PIXEL_DEG = 2.0**-20  # the sample raster's pixel: the request reads it at full resolution
 
@@ -51,35 +48,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=16384)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="wps-large-") as tmp:
-        wms = embedded_wms.start(rundir=Path(tmp) / "wms")
-        wps = start_wps(Path(tmp) / "wps", wms.url, workers=1)
-        try:
-            worker = loadgen.worker_pids(wps.process.pid)[0]
-            before = loadgen.snapshot(wps.process.pid)
-            started = time.perf_counter()
-            answer = requests.post(wps.url, data=execute(args.size),
-                                   headers={"Content-Type": "text/xml"}, timeout=900)
-            seconds = time.perf_counter() - started
-            after = loadgen.snapshot(wps.process.pid)
-            doc = etree.fromstring(answer.content)
-            refs = [r.get("href") for r in doc.iterfind(".//{*}Reference")]
-            ok = b"ProcessSucceeded" in answer.content and len(refs) == 2
-            sizes = {}
-            for ref in refs:
-                name = ref.rsplit("/", 1)[1]
-                path = next((Path(tmp) / "wps" / "outputs").glob(f"*/{name}"))
-                sizes[name] = path.stat().st_size
-                with rasterio.open(path) as ds:
-                    ok = ok and ds.shape == (args.size, args.size) and ds.crs.to_epsg() == 4326
-            peak = after.peak_kib[worker] / 1024
-            print(f"request {args.size}x{args.size}: {seconds:.1f} s, succeeded: {ok}")
-            print(f"worker peak RSS: before {before.peak_kib[worker] / 1024:.0f} MiB, "
-                  f"after {peak:.0f} MiB (limit 1536 MiB)")
-            print("outputs: " + ", ".join(f"{n} {s / 2**20:.1f} MiB" for n, s in sizes.items()))
-        finally:
-            wps.stop()
-            wms.stop()
+    with loadgen.services("wps-large-", 1, {"logging": {"level": "INFO"}}) as (_, wps, tmp):
+        worker = loadgen.worker_pids(wps.process.pid)[0]
+        before = loadgen.snapshot(wps.process.pid)
+        started = time.perf_counter()
+        answer = requests.post(wps.url, data=execute(args.size),
+                               headers={"Content-Type": "text/xml"}, timeout=900)
+        seconds = time.perf_counter() - started
+        after = loadgen.snapshot(wps.process.pid)
+        doc = etree.fromstring(answer.content)
+        refs = [r.get("href") for r in doc.iterfind(".//{*}Reference")]
+        ok = b"ProcessSucceeded" in answer.content and len(refs) == 2
+        sizes = {}
+        for ref in refs:
+            name = ref.rsplit("/", 1)[1]
+            path = next((tmp / "wps" / "outputs").glob(f"*/{name}"))
+            sizes[name] = path.stat().st_size
+            with rasterio.open(path) as ds:
+                ok = ok and ds.shape == (args.size, args.size) and ds.crs.to_epsg() == 4326
+        peak = after.peak_kib[worker] / 1024
+        print(f"request {args.size}x{args.size}: {seconds:.1f} s, succeeded: {ok}")
+        print(f"worker peak RSS: before {before.peak_kib[worker] / 1024:.0f} MiB, "
+              f"after {peak:.0f} MiB (limit 1536 MiB)")
+        print("outputs: " + ", ".join(f"{n} {s / 2**20:.1f} MiB" for n, s in sizes.items()))
+        log = (tmp / "wps" / "gunicorn.log").read_text()
+        stages = dict(re.findall(r"(\w+)_s=([\d.]+)", log.split("outcome=succeeded")[-1]
+                                 .splitlines()[0]))
+        print("job stages (s): " + ", ".join(f"{k} {float(v):.1f}" for k, v in stages.items()))
+        print(f"filter share of end-to-end time: {float(stages['filter']) / seconds:.1%}")
     return 0 if ok and peak < 1536 else 1
 
 

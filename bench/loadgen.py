@@ -12,8 +12,11 @@ import hashlib
 import io
 import os
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +24,28 @@ import rasterio
 import requests
 from lxml import etree
 
+from tests.servers import Overrides, WpsServer, start_wps
+from wps_app import embedded_wms
+
 NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1"}
 CENTRE_LAT, CENTRE_LON = 45.554, -73.4935
 STEP_DEG = 0.00003
+
+
+@contextmanager
+def services(prefix: str, workers: int, overrides: Overrides | None = None
+             ) -> Iterator[tuple[embedded_wms.EmbeddedWms, WpsServer, Path]]:
+    """The embedded MapServer and a gunicorn WPS in a temporary folder, for one run."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        wms = embedded_wms.start(rundir=Path(tmp) / "wms")
+        try:
+            wps = start_wps(Path(tmp) / "wps", wms.url, workers=workers, overrides=overrides)
+            try:
+                yield wms, wps, Path(tmp)
+            finally:
+                wps.stop()
+        finally:
+            wms.stop()
 
 
 def point(index: int) -> tuple[float, float]:

@@ -14,8 +14,9 @@ for path in (REPO_ROOT, TESTS):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from data.make_sample import FILE_NAME, write_sample  # noqa: E402
 from servers import start_wps  # noqa: E402
+
+from data.make_sample import FILE_NAME, write_sample  # noqa: E402
 from wps_app import embedded_wms  # noqa: E402
 
 SAMPLE = REPO_ROOT / "data" / "generated" / FILE_NAME

@@ -69,7 +69,8 @@ class FaultProxy:
                 return
             if is_getmap and self.mode == "wrong_size":
                 # ask MapServer for a smaller image than the client asked for
-                request = re.sub(rb"(?i)(WIDTH=)(\d+)", lambda m: m.group(1) + b"17", request, 1)
+                request = re.sub(rb"(?i)(WIDTH=)(\d+)", lambda m: m.group(1) + b"17", request,
+                                 count=1)
             if is_getmap and self.mode == "delay":
                 time.sleep(self.delay_s)
             if is_getmap and self.mode == "http500":

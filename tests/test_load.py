@@ -22,6 +22,6 @@ def test_load_short_form(load_wps):
     assert set(after.rss_kib) == set(before.rss_kib)  # no worker died or was replaced
     for pid, rss in after.rss_kib.items():
         assert rss - before.rss_kib[pid] < 48 * 1024, (pid, before.rss_kib[pid], rss)
-        assert after.open_fds[pid] <= before.open_fds[pid] + 2, (pid, before.open_fds, after.open_fds)
+        assert after.open_fds[pid] <= before.open_fds[pid] + 2, (before.open_fds, after.open_fds)
     assert loadgen.leftover_temp_entries(work) == []
     assert not [p for p in load_wps.output_path.iterdir() if p.name.startswith(".")]

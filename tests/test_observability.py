@@ -20,7 +20,8 @@ def log_of(server) -> str:
 def test_request_and_job_lines(wps):
     body = execute_body([literal("wms", "sample_city"), literal("lat", 45.5543),
                          literal("lon", -73.4932), literal("width", 96), literal("height", 48),
-                         literal("method", "prewitt_x")], document_output(("geotiff", "image/tiff")))
+                         literal("method", "prewitt_x")],
+                        document_output(("geotiff", "image/tiff")))
     job = references(post(wps.url, body))["geotiff"].rsplit("/", 2)[1]
     log = log_of(wps)
     assert re.search(rf"job={job} start mode=sync layer=sample_city method=prewitt_x "

@@ -114,7 +114,7 @@ def test_pixels_touching_missing_data_are_nan(random_rgba):
     bands[3, 20, 30] = 0  # halo coordinates; output pixel (19, 29)
     result = raster.filter_bands(bands, "sobel_x")
     nan_rows, nan_cols = np.nonzero(np.isnan(result))
-    assert set(zip(nan_rows.tolist(), nan_cols.tolist())) == {
+    assert set(zip(nan_rows.tolist(), nan_cols.tolist(), strict=True)) == {
         (r, c) for r in (18, 19, 20) for c in (28, 29, 30)
     }
 

@@ -68,7 +68,9 @@ def test_axis_order_by_crs_spelling(crs, order):
     assert axis_order(crs) == order
 
 
-@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:43260", "CRS84x", "urn:ogc:def:crs:EPSG::32618"])
+@pytest.mark.parametrize(
+    "crs", ["EPSG:3857", "EPSG:43260", "CRS84x", "urn:ogc:def:crs:EPSG::32618"]
+)
 def test_other_crs_is_refused(crs):
     with pytest.raises(InvalidInput) as info:
         axis_order(crs)

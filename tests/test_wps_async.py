@@ -15,7 +15,7 @@ import numpy as np
 import rasterio
 import requests
 from lxml import etree
-from wpsclient import NS, document_output, execute_body, literal, post, references
+from wpsclient import NS, document_output, execute_body, literal, post
 
 POINT = [literal("wms", "sample_city"), literal("lat", 45.5541), literal("lon", -73.4936),
          literal("width", 300), literal("height", 200)]

@@ -58,7 +58,7 @@ def entries(path) -> list[str]:
         ([*POINT], "MissingParameterValue", "wms", "wms"),
         ([LAYER, literal("lon", -73.4935)], "MissingParameterValue", "lat", "bbox"),
         ([LAYER, *POINT, literal("colour", "red")], "InvalidParameterValue", "colour",
-         "takes"),
+         "has:"),
         ([LAYER, *POINT, literal("lat", 45.6)], "InvalidParameterValue", "lat", "2 times"),
     ],
 )

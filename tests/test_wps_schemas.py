@@ -17,7 +17,6 @@ from wpsclient import (
     get,
     literal,
     post,
-    raw_output,
 )
 
 POINT = [literal("wms", "sample_city"), literal("lat", 45.554), literal("lon", -73.4935),

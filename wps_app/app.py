@@ -27,10 +27,10 @@ from werkzeug.wsgi import wrap_file
 from processes import get_processes
 from wps_app import __version__, context, jobs, public_urls, request_guard, responses
 from wps_app.errors import WmsError
-from wps_app.tile import wms_source
-from wps_app.wms import fetch_layers
 from wps_app.service import EdgeService
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
+from wps_app.tile import wms_source
+from wps_app.wms import fetch_layers
 
 LOGGER = logging.getLogger(__name__)
 

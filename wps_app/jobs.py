@@ -24,8 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from lxml import etree
 import pywps.response.basic as pywps_basic
+from lxml import etree
 from pywps import dblog
 from pywps.response.status import WPS_STATUS
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select

@@ -13,7 +13,7 @@ Conventions (asserted by tests on synthetic ramps):
 from __future__ import annotations
 
 import itertools
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import ndimage
@@ -102,15 +102,14 @@ def filter_bands(bands_with_halo: np.ndarray, method: Method) -> np.ndarray:
     lum = luminance(bands_with_halo)
     missing = missing_mask(bands_with_halo)
     if missing is not None:
-        lum[missing] = 0.0
-    result = gradient(lum, method)[1:-1, 1:-1]
-    if missing is not None:
-        touched = ndimage.maximum_filter(missing, size=3, mode="nearest")[1:-1, 1:-1]
-        result = np.where(touched, np.float32(np.nan), result)
-    return np.ascontiguousarray(result, dtype=np.float32)
+        # NaN spreads through each 3-tap pass, zero weights included (0 * NaN is NaN), so
+        # exactly the pixels whose 3x3 neighbourhood touches missing data come out NaN,
+        # without a separate dilation of the mask.
+        lum[missing] = np.nan
+    return np.ascontiguousarray(gradient(lum, method)[1:-1, 1:-1], dtype=np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def max_response(method: Method) -> float:
     """The largest |response| `method` can give on 0-255 input, in kernel units.
 

@@ -23,11 +23,11 @@ import tempfile
 from pathlib import Path
 
 import pywps.response.basic as pywps_basic
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from pywps.inout.storage.file import FileStorage
+from pywps.response import RelEnvironment
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
-from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
-from pywps.response import RelEnvironment
 from pywps.translations import get_translation
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

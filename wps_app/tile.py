@@ -145,15 +145,14 @@ def render(
     """
     source = wms_source(settings)
     if request.cog or request.width * request.height > settings.stream_above_px:
-        started = time.perf_counter()
+        strip_timings: dict[str, float] = {}
         geotiff, png_files = strips.render_in_strips(
             source, request.layer, request.bbox, request.width, request.height,
             request.method, request.stretch, workdir, _tags(request, settings),
             outputs.geotiff_profile(settings.geotiff_compress, settings.geotiff_zlevel),
-            settings.png_zlevel, request.cog, progress,
+            settings.png_zlevel, request.cog, progress, strip_timings,
         )
-        return TileResult(geotiff, png_files[0], tuple(png_files[1:]),
-                          {"strips": time.perf_counter() - started})
+        return TileResult(geotiff, png_files[0], tuple(png_files[1:]), strip_timings)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
