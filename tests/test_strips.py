@@ -86,3 +86,15 @@ def test_large_raw_output_is_refused(strip_wps):
     code, locator, text = exception_of(answer)
     assert (code, locator) == ("InvalidParameterValue", "geotiff")
     assert "by reference" in text
+
+
+def test_async_large_request_in_strips(strip_wps, sample):
+    """An async job runs in a forked process: the strip path (threads) must work there."""
+    from test_wps_async import references_of, submit, wait_for_end
+
+    url = submit(strip_wps, [literal("wms", "sample_city"), literal("lat", 45.554),
+                             literal("lon", -73.4935), literal("width", 300),
+                             literal("height", 200)])
+    final = wait_for_end(url, 60)
+    assert final[-1][0] == "ProcessSucceeded"
+    assert read_url(references_of(final[-1][3])["geotiff"])[0].shape == (200, 300)

@@ -9,6 +9,7 @@ Strip results equal the whole-array result bit for bit (tests/test_strips.py).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,16 @@ def strip_ranges(height: int, rows: int) -> Iterator[tuple[int, int]]:
         yield first, min(height, first + rows)
 
 
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strip-filter")
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """This process's filter thread; re-created after a fork (async jobs are forked, and a
+    pool inherited from the parent has no threads left)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="strips"))
+    return _pool[1]
 
 
 def filter_strip(bands: np.ndarray, method: Method) -> np.ndarray:
@@ -48,7 +58,7 @@ def filter_strip(bands: np.ndarray, method: Method) -> np.ndarray:
     if rows < 64:
         return raster.filter_bands(bands, method)
     middle = rows // 2
-    top = _POOL.submit(raster.filter_bands, bands[:, : middle + 2], method)
+    top = _thread_pool().submit(raster.filter_bands, bands[:, : middle + 2], method)
     bottom = raster.filter_bands(bands[:, middle:], method)
     return np.concatenate([top.result(), bottom])
 
