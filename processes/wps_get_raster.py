@@ -41,17 +41,27 @@ def _value(inputs: dict, identifier: str):
     return values[0].data if values else None
 
 
-def _layers_abstract(layers: dict[str, str]) -> str:
-    listed = "; ".join(f"{name}: {title}" for name, title in sorted(layers.items()))
-    return "Name of a layer of the configured WMS. " + (
+def _layers_abstract(layers_by_source: dict[str, dict[str, str]]) -> str:
+    listed = "; ".join(
+        f"{name}: {title}" + (f" (source {source})" if len(layers_by_source) > 1 else "")
+        for source, layers in layers_by_source.items()
+        for name, title in sorted(layers.items())
+    )
+    return "Name of a layer of the chosen WMS source. " + (
         f"Layers offered: {listed}" if listed else "The WMS layer list is not available yet."
     )
+
+
+def _layer_input(layers_by_source: dict[str, dict[str, str]]):
+    names = sorted({name for layers in layers_by_source.values() for name in layers})
+    return wpsio.layer_input(names, _layers_abstract(layers_by_source))
 
 
 class WmsUnavailableForRequest(NoApplicableCode):
     """The WMS capabilities could not be read, so the layer cannot be checked."""
 
-    code = 503
+    def __init__(self, description: str, locator: str) -> None:
+        super().__init__(description, locator, code=503)
 
 
 class OutputStorageFull(NotEnoughStorage):
@@ -72,9 +82,9 @@ class GetRasterProcess(EdgeProcess):
 
     def __init__(self):
         settings = context.settings()
-        layers = context.catalog().cached()
+        layers = {name: catalog.cached() for name, catalog in context.catalogs().items()}
         inputs = [
-            wpsio.layer_input(sorted(layers), _layers_abstract(layers)),
+            _layer_input(layers),
             wpsio.degrees_input("lat", "Latitude"),
             wpsio.degrees_input("lon", "Longitude"),
             wpsio.bbox_input(),
@@ -83,6 +93,7 @@ class GetRasterProcess(EdgeProcess):
             wpsio.method_input(),
             wpsio.stretch_input(),
             wpsio.cog_input(),
+            wpsio.source_input([server.name for server in settings.wms_servers]),
         ]
         super().__init__(
             self._handler,
@@ -102,9 +113,9 @@ class GetRasterProcess(EdgeProcess):
             status_supported=True,
         )
 
-    def refresh_layers(self, layers: dict[str, str]) -> None:
-        """Advertise `layers` as the allowed values of `wms` (DescribeProcess)."""
-        fresh = wpsio.layer_input(sorted(layers), _layers_abstract(layers))
+    def refresh_layers(self, layers_by_source: dict[str, dict[str, str]]) -> None:
+        """Advertise the sources' layers as the allowed values of `wms` (DescribeProcess)."""
+        fresh = _layer_input(layers_by_source)
         for index, inpt in enumerate(self.inputs):
             if inpt.identifier == "wms":
                 self.inputs[index] = fresh
@@ -148,7 +159,13 @@ class GetRasterProcess(EdgeProcess):
 
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
-        catalog = context.catalog()
+        source = _value(inputs, "source")
+        try:
+            catalog = context.catalog(source)
+        except KeyError:
+            names = ", ".join(s.name for s in context.settings().wms_servers)
+            raise InvalidParameterValue(
+                f"source must name a configured WMS: {names}", "source") from None
         try:
             layers = catalog.layers()
         except WmsError as exc:
@@ -171,6 +188,7 @@ class GetRasterProcess(EdgeProcess):
                 method=_value(inputs, "method"),
                 stretch=_value(inputs, "stretch"),
                 cog=_value(inputs, "cog"),
+                source=source,
             )
         except MissingInput as exc:
             raise MissingParameterValue(str(exc), exc.locator) from exc

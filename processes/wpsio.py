@@ -74,6 +74,15 @@ def cog_input() -> LiteralInput:
     )
 
 
+def source_input(names: list[str]) -> LiteralInput:
+    return LiteralInput(
+        "source", "WMS source", data_type="string", min_occurs=0, default=names[0],
+        allowed_values=names, mode=MODE.NONE,
+        abstract="Name of a WMS server configured in pywps.cfg ([wms] is the default, "
+        "[wms:NAME] sections add more); never a URL.",
+    )
+
+
 def image_output() -> ComplexOutput:
     return ComplexOutput(
         "image", "Filtered image", supported_formats=[PNG, GEOTIFF, TIFF], as_reference=True,

@@ -209,3 +209,13 @@ def strip_wps(wms_server, tmp_path_factory):
                                   "wms": {"block_px": 64}})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def multi_wps(wms_server, faults_wms, tmp_path_factory):
+    """A WPS with two named WMS sources: `sample` (default) and `faults`."""
+    server = start_wps(tmp_path_factory.mktemp("wps-multi"), wms_server.url, workers=1,
+                       overrides={"wms": {"name": "sample"},
+                                  "wms:faults": {"url": faults_wms.url, "timeout": 3}})
+    yield server
+    server.stop()

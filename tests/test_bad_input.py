@@ -129,7 +129,7 @@ CASES = [
      "InvalidParameterValue", "wms"),
     ("unknown input wms_url", xml([LAYER, *POINT, literal("wms_url", "http://127.0.0.1:9/")]),
      "InvalidParameterValue", "wms_url"),
-    ("unknown input source", execute_kvp(OK_INPUTS + ";source=ftp://127.0.0.1/x"),
+    ("source given as a URL", execute_kvp(OK_INPUTS + ";source=ftp://127.0.0.1/x"),
      "InvalidParameterValue", "source"),
     ("duplicated lat", execute_kvp(OK_INPUTS + ";lat=45.6"), "InvalidParameterValue", "lat"),
     ("duplicated method", xml([LAYER, *POINT, literal("method", "sobel_x"),

@@ -43,7 +43,7 @@ def test_describe_process_lists_inputs_and_wms_layers(wps):
     )
     inputs = doc.xpath("//DataInputs/Input/ows:Identifier/text()", namespaces=NS)
     assert inputs == ["wms", "lat", "lon", "bbox", "width", "height", "method", "stretch",
-                      "cog"]
+                      "cog", "source"]
     wms_input = doc.xpath("//DataInputs/Input[ows:Identifier='wms']", namespaces=NS)[0]
     layers = wms_input.xpath(".//ows:AllowedValues/ows:Value/text()", namespaces=NS)
     assert "sample_city" in layers

@@ -81,13 +81,14 @@ class EdgeApp:
         )
 
     def _refresh_layers(self) -> None:
-        """Keep the advertised layer list in step with the WMS capabilities (cached)."""
-        catalog = context.catalog()
-        try:
-            layers = catalog.layers()
-        except WmsError as exc:
-            LOGGER.warning("WMS capabilities unavailable: %s", exc)
-            return
+        """Keep the advertised layer lists in step with the WMS capabilities (cached)."""
+        layers: dict[str, dict[str, str]] = {}
+        for name, catalog in context.catalogs().items():
+            try:
+                layers[name] = catalog.layers()
+            except WmsError as exc:
+                LOGGER.warning("WMS %s capabilities unavailable: %s", name, exc)
+                layers[name] = catalog.cached()
         for process in self.service.processes.values():
             refresh = getattr(process, "refresh_layers", None)
             if refresh is not None:
@@ -114,12 +115,17 @@ class EdgeApp:
         )
 
     def _health(self) -> Response:
-        """Readiness: this worker answers and the WMS answers GetCapabilities right now."""
-        try:
-            layers = fetch_layers(wms_source(self.settings))
-            body, status = {"status": "ok", "version": __version__, "layers": len(layers)}, 200
-        except WmsError as exc:
-            body, status = {"status": "unavailable", "reason": str(exc)}, 503
+        """Readiness: this worker answers and every configured WMS answers GetCapabilities
+        right now."""
+        body: dict = {"status": "ok", "version": __version__, "sources": {}}
+        status = 200
+        for server in self.settings.wms_servers:
+            try:
+                layers = fetch_layers(wms_source(self.settings, server.name))
+                body["sources"][server.name] = {"status": "ok", "layers": len(layers)}
+            except WmsError as exc:
+                body["sources"][server.name] = {"status": "unavailable", "reason": str(exc)}
+                body["status"], status = "unavailable", 503
         return Response(json.dumps(body), status=status, content_type="application/json")
 
     def _reap_jobs(self) -> None:
@@ -220,10 +226,11 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
     jobs.install()
     _configure_pywps(files, settings)
     context.configure(settings)
-    try:
-        context.catalog().layers()
-    except WmsError as exc:  # the service still starts; the layer list fills in later
-        LOGGER.warning("WMS capabilities unavailable at start-up: %s", exc)
+    for name, catalog in context.catalogs().items():
+        try:
+            catalog.layers()
+        except WmsError as exc:  # the service still starts; the layer list fills in later
+            LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
     return EdgeApp(EdgeService(get_processes()), settings)
 
 

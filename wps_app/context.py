@@ -1,4 +1,4 @@
-"""The settings and the WMS layer catalog of the running service, set once at start-up.
+"""The settings and the WMS layer catalogs of the running service, set once at start-up.
 
 PyWPS re-creates processes with no arguments (for async and stored jobs), so a process
 finds its configuration here instead of through its constructor.
@@ -11,14 +11,17 @@ from wps_app.tile import wms_source
 from wps_app.wms import LayerCatalog
 
 _settings: Settings | None = None
-_catalog: LayerCatalog | None = None
+_catalogs: dict[str, LayerCatalog] = {}
 
 
 def configure(settings: Settings) -> None:
-    """Install `settings` and a fresh layer catalog for this process."""
-    global _settings, _catalog
+    """Install `settings` and a fresh layer catalog per configured WMS source."""
+    global _settings, _catalogs
     _settings = settings
-    _catalog = LayerCatalog(wms_source(settings), settings.capabilities_ttl_s)
+    _catalogs = {
+        server.name: LayerCatalog(wms_source(settings, server.name), settings.capabilities_ttl_s)
+        for server in settings.wms_servers
+    }
 
 
 def settings() -> Settings:
@@ -29,9 +32,13 @@ def settings() -> Settings:
     return _settings
 
 
-def catalog() -> LayerCatalog:
-    """The active WMS layer catalog."""
-    if _catalog is None:
-        configure(settings())
-    assert _catalog is not None
-    return _catalog
+def catalog(source: str | None = None) -> LayerCatalog:
+    """The layer catalog of WMS source `source` (the default one for None)."""
+    name = settings().wms_server(source).name
+    return _catalogs[name]
+
+
+def catalogs() -> dict[str, LayerCatalog]:
+    """Every source's layer catalog, the default source first."""
+    settings()
+    return dict(_catalogs)

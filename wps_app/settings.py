@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,14 +54,65 @@ def _http_url(value: str, key: str) -> str:
     return value
 
 
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+@dataclass(frozen=True)
+class WmsServer:
+    """A configured WMS source: [wms] is the default one, [wms:NAME] sections add more.
+
+    Sources are trusted configuration: clients only ever pick one by name."""
+
+    name: str = "sample"
+    url: str = "http://127.0.0.1:8081/wms"
+    version: str = "1.3.0"
+    timeout_s: float = 10.0
+    retries: int = 2
+    block_px: int = 1024
+
+
+def _wms_server(cfg: configparser.ConfigParser, section: str, name: str,
+                base: WmsServer) -> WmsServer:
+    def get(key: str, default: object) -> str:
+        return cfg.get(section, key, fallback=str(default)).strip()
+
+    if not _SOURCE_NAME.match(name):
+        raise ValueError(f"[{section}]: a source name is letters, digits, '_' or '-'")
+    version = get("version", base.version)
+    if version not in ("1.1.1", "1.3.0"):
+        raise ValueError(f"[{section}] version must be 1.1.1 or 1.3.0, got {version!r}")
+    return WmsServer(
+        name=name,
+        url=_http_url(cfg.get(section, "url", fallback=base.url).strip(), f"[{section}] url"),
+        version=version,
+        timeout_s=float(get("timeout", base.timeout_s)),
+        retries=int(get("retries", base.retries)),
+        block_px=int(get("block_px", base.block_px)),
+    )
+
+
+def read_wms_servers(cfg: configparser.ConfigParser) -> tuple[WmsServer, ...]:
+    """The default source from [wms], then one per [wms:NAME] section (which inherits the
+    [wms] values it does not set, except the URL, which it must set)."""
+    default = _wms_server(cfg, "wms", cfg.get("wms", "name", fallback="sample").strip(),
+                          WmsServer()) if cfg.has_section("wms") else WmsServer()
+    servers = [default]
+    for section in cfg.sections():
+        if section.startswith("wms:"):
+            if not cfg.has_option(section, "url"):
+                raise ValueError(f"[{section}] needs a url")
+            server = _wms_server(cfg, section, section[4:], default)
+            if server.name in {s.name for s in servers}:
+                raise ValueError(f"WMS source {server.name!r} is configured twice")
+            servers.append(server)
+    return tuple(servers)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from configuration, with units in the names."""
 
-    wms_url: str = "http://127.0.0.1:8081/wms"
-    wms_version: str = "1.3.0"
-    wms_timeout_s: float = 10.0
-    wms_retries: int = 2
+    wms_servers: tuple[WmsServer, ...] = (WmsServer(),)
     capabilities_ttl_s: float = 300.0
     default_size_px: int = 512
     default_side_deg: float = 0.0005
@@ -69,7 +121,6 @@ class Settings:
     max_pixels: int = 16384 * 16384
     stream_above_px: int = 2048 * 2048
     max_raw_mb: float = 64.0
-    wms_block_px: int = 1024
     max_bbox_deg: float = 0.5
     png_zlevel: int = 1
     geotiff_compress: str = "DEFLATE"
@@ -83,6 +134,20 @@ class Settings:
     max_output_mb: float = 2048.0
     retention_hours: float = 24.0
 
+    @property
+    def wms(self) -> WmsServer:
+        """The default WMS source."""
+        return self.wms_servers[0]
+
+    def wms_server(self, name: str | None) -> WmsServer:
+        """The source called `name` (the default for None); KeyError if not configured."""
+        if name is None:
+            return self.wms
+        for server in self.wms_servers:
+            if server.name == name:
+                return server
+        raise KeyError(name)
+
     @classmethod
     def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:
         """Build settings from a parsed configuration; missing keys keep their defaults."""
@@ -91,17 +156,11 @@ class Settings:
         def get(section: str, key: str, default: object) -> str:
             return cfg.get(section, key, fallback=str(default)).strip()
 
-        version = get("wms", "version", d.wms_version)
-        if version not in ("1.1.1", "1.3.0"):
-            raise ValueError(f"[wms] version must be 1.1.1 or 1.3.0, got {version!r}")
         compress = get("output", "geotiff_compress", d.geotiff_compress).upper()
         if compress not in ("DEFLATE", "ZSTD", "LZW"):
             raise ValueError("[output] geotiff_compress must be DEFLATE, ZSTD or LZW")
         return cls(
-            wms_url=_http_url(get("wms", "url", d.wms_url), "[wms] url"),
-            wms_version=version,
-            wms_timeout_s=float(get("wms", "timeout", d.wms_timeout_s)),
-            wms_retries=int(get("wms", "retries", d.wms_retries)),
+            wms_servers=read_wms_servers(cfg),
             capabilities_ttl_s=float(get("wms", "capabilities_ttl", d.capabilities_ttl_s)),
             default_size_px=int(get("limits", "default_size", d.default_size_px)),
             default_side_deg=float(get("limits", "default_side_deg", d.default_side_deg)),
@@ -110,7 +169,6 @@ class Settings:
             max_pixels=int(get("limits", "max_pixels", d.max_pixels)),
             stream_above_px=int(get("limits", "stream_above_px", d.stream_above_px)),
             max_raw_mb=float(get("limits", "max_raw_mb", d.max_raw_mb)),
-            wms_block_px=int(get("wms", "block_px", d.wms_block_px)),
             max_bbox_deg=float(get("limits", "max_bbox_deg", d.max_bbox_deg)),
             png_zlevel=int(get("output", "png_zlevel", d.png_zlevel)),
             geotiff_compress=compress,

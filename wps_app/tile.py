@@ -32,6 +32,7 @@ class TileRequest:
     method: Method
     stretch: Stretch
     cog: bool = False
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,17 @@ def build_request(
     method: str | None = None,
     stretch: str | None = None,
     cog: bool | None = None,
+    source: str | None = None,
 ) -> TileRequest:
     """Validate raw input values against the settings and the WMS's layers.
 
     Raises MissingInput / InvalidInput whose `locator` names the offending input.
     """
+    try:
+        source = settings.wms_server(source).name
+    except KeyError:
+        names = ", ".join(s.name for s in settings.wms_servers)
+        raise InvalidInput(f"source must name a configured WMS: {names}", "source") from None
     if not layer:
         raise MissingInput("wms (a layer name) is required", "wms")
     if layer not in layers:
@@ -101,15 +108,14 @@ def build_request(
             f"width x height exceeds the maximum of {settings.max_pixels} pixels", "width"
         )
     return TileRequest(layer, bbox, width, height, method, stretch,  # type: ignore[arg-type]
-                       bool(cog))
+                       bool(cog), source)
 
 
-def wms_source(settings: Settings) -> wms.WmsSource:
-    """The configured WMS server."""
-    return wms.WmsSource(
-        settings.wms_url, settings.wms_version, settings.wms_timeout_s, settings.wms_retries,
-        max_block_px=settings.wms_block_px,
-    )
+def wms_source(settings: Settings, name: str | None = None) -> wms.WmsSource:
+    """The configured WMS source called `name` (the default one for None)."""
+    server = settings.wms_server(name)
+    return wms.WmsSource(server.url, server.version, server.timeout_s, server.retries,
+                         max_block_px=server.block_px)
 
 
 def output_bytes_upper_bound(request: TileRequest) -> dict[str, int]:
@@ -122,7 +128,7 @@ def _tags(request: TileRequest, settings: Settings) -> dict[str, str]:
     return {
         "METHOD": request.method,
         "LAYER": request.layer,
-        "WMS_URL": settings.wms_url,
+        "WMS_URL": settings.wms_server(request.source).url,
         "BBOX": ",".join(repr(v) for v in request.bbox.bounds),
         "UNITS": "kernel units on 0-255 luminance; x positive eastward, y positive northward",
     }
@@ -143,7 +149,7 @@ def render(
     The GeoTIFF holds the signed float32 gradient (NaN nodata); the PNG its fixed-scale
     8-bit rendering. Raises WmsError or OutputError.
     """
-    source = wms_source(settings)
+    source = wms_source(settings, request.source)
     if request.cog or request.width * request.height > settings.stream_above_px:
         strip_timings: dict[str, float] = {}
         geotiff, png_files = strips.render_in_strips(
