@@ -58,11 +58,11 @@ def test_async_and_references_through_a_reverse_proxy(proxied_wps):
 
 def test_forwarded_base_validates_headers():
     trusted = parse_networks("127.0.0.1, 10.0.0.0/8")
-    ok = {"REMOTE_ADDR": "10.1.2.3", "HTTP_X_FORWARDED_HOST": "127.0.0.2:8443",
+    ok = {"REMOTE_ADDR": "10.1.2.3", "HTTP_X_FORWARDED_HOST": "127.0.0.1:8443",
           "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PREFIX": "/geo/"}
-    assert forwarded_base(ok, trusted) == "https://127.0.0.2:8443/geo"
+    assert forwarded_base(ok, trusted) == "https://127.0.0.1:8443/geo"
     assert forwarded_base({**ok, "REMOTE_ADDR": "192.0.2.1"}, trusted) is None
-    assert forwarded_base({**ok, "HTTP_X_FORWARDED_HOST": "127.0.0.2/x?y"}, trusted) is None
+    assert forwarded_base({**ok, "HTTP_X_FORWARDED_HOST": "127.0.0.1/x?y"}, trusted) is None
     assert forwarded_base({**ok, "HTTP_X_FORWARDED_PROTO": "ftp"}, trusted) is None
     assert forwarded_base({**ok, "HTTP_X_FORWARDED_PREFIX": "/a/../b"}, trusted) is None
     assert forwarded_base(ok, ()) is None

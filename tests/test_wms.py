@@ -75,9 +75,9 @@ def test_description_escapes_every_value():
 
 def test_version_130_swaps_axes_and_111_does_not():
     bbox = BBox(1.0, 2.0, 3.0, 4.0)
-    new = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource("http://h/"), "l", bbox, 1, 1))
+    new = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/"), "l", bbox, 1, 1))
     old = ET.fromstring(
-        wms.gdal_wms_xml(wms.WmsSource("http://h/", version="1.1.1"), "l", bbox, 1, 1)
+        wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/", version="1.1.1"), "l", bbox, 1, 1)
     )
     assert new.findtext("Service/BBoxOrder") == "yxYX"
     assert new.findtext("Service/CRS") == "EPSG:4326"
