@@ -50,7 +50,7 @@ sample: $(SAMPLE)
 run: system-deps venv sample
 	@mkdir -p var; \
 	$(PY) -m wps_app.embedded_wms --port $(WMS_PORT) --rundir var/wms & wms=$$!; \
-	(while sleep 600; do $(PY) -m wps_app.cleanup >/dev/null; done) & cleaner=$$!; \
+	$(PY) -m wps_app.cleanup --every 600 >/dev/null & cleaner=$$!; \
 	trap 'kill $$wms $$cleaner 2>/dev/null' EXIT INT TERM; \
 	for i in $$(seq 50); do curl -sf "http://127.0.0.1:$(WMS_PORT)/wms?SERVICE=WMS&REQUEST=GetCapabilities" >/dev/null && break; sleep 0.2; done; \
 	echo "WPS: http://127.0.0.1:$(WPS_PORT)/wps   (sample WMS: http://127.0.0.1:$(WMS_PORT)/wms)"; \

@@ -1,8 +1,8 @@
 """Remove expired outputs: job folders and status documents older than the retention
 period, staging folders and work folders left by killed jobs.
 
-Command line: python -m wps_app.cleanup [--max-age-hours H]  (default: [output]
-retention_hours). `make run` runs it every 10 minutes.
+Command line: python -m wps_app.cleanup [--max-age-hours H] [--every SECONDS]
+(default age: [output] retention_hours). `make run` runs it with --every 600.
 """
 
 from __future__ import annotations
@@ -48,12 +48,17 @@ def remove_expired(settings: Settings, max_age_s: float, now: float | None = Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-age-hours", type=float, default=None)
+    parser.add_argument("--every", type=float, default=0,
+                        help="seconds: run again at this interval until stopped")
     args = parser.parse_args(argv)
     settings = load_settings()
     hours = settings.retention_hours if args.max_age_hours is None else args.max_age_hours
-    removed = remove_expired(settings, hours * 3600)
-    print(f"removed {len(removed)} expired entries from {settings.output_path}")
-    return 0
+    while True:
+        removed = remove_expired(settings, hours * 3600)
+        print(f"removed {len(removed)} expired entries from {settings.output_path}", flush=True)
+        if not args.every:
+            return 0
+        time.sleep(args.every)
 
 
 if __name__ == "__main__":

@@ -143,12 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = start(args.port, args.rundir, args.mapfile, bind=args.bind)
     print(f"WMS ready at {server.url}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (server.stop(), sys.exit(0)))
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         server.process.wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:  # stop lighttpd here, not in the handler: it may interrupt process.wait()
         server.stop()
     return 0
+
+
+def _exit_on_signal(*_args) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":
