@@ -13,7 +13,7 @@ from __future__ import annotations
 from pywps import Process
 from pywps.response.status import WPS_STATUS
 
-from wps_app import jobs
+from wps_app import context, jobs
 
 
 class EdgeProcess(Process):
@@ -24,6 +24,7 @@ class EdgeProcess(Process):
 
     def execute(self, wps_request, uuid):
         self.check_request(wps_request)
+        context.set_current_job(str(uuid))
         return super().execute(wps_request, uuid)
 
     def _execute_process(self, async_, wps_request, wps_response):

@@ -209,7 +209,9 @@ class GetRasterProcess(EdgeProcess):
         )
 
         def progress(message: str, percent: int) -> None:
-            LOGGER.info("job=%s stage=%r percent=%d", self.uuid, message, percent)
+            LOGGER.info("job=%s stage=%r percent=%d layer=%s method=%s size=%dx%d",
+                        self.uuid, message, percent, tile_request.layer, tile_request.method,
+                        tile_request.width, tile_request.height)
             response.update_status(message, percent)
 
         progress("inputs checked against the WMS capabilities", 10)

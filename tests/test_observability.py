@@ -27,12 +27,14 @@ def test_request_and_job_lines(wps):
     assert re.search(rf"job={job} start mode=sync layer=sample_city method=prewitt_x "
                      r"size=96x48 bbox=-73\.49\d+,45\.55\d+", log)
     for stage in ("reading the WMS", "filtering", "writing the GeoTIFF", "writing the PNG"):
-        assert f"job={job} stage='{stage}'" in log
+        assert (f"job={job} stage='{stage}' percent=" in log
+                and re.search(rf"job={job} stage='{stage}' percent=\d+ layer=sample_city "
+                              r"method=prewitt_x size=96x48", log))
     done = re.search(rf"job={job} outcome=succeeded duration_s=([\d.]+) read_s=([\d.]+) "
                      r"filter_s=([\d.]+) geotiff_s=([\d.]+) png_s=([\d.]+)", log)
     assert done and float(done.group(1)) >= float(done.group(2))
-    assert re.search(r"request method=POST path=/wps operation=execute identifier=- "
-                     r"status=200 duration_ms=[\d.]+", log)
+    assert re.search(rf"request method=POST path=/wps operation=execute identifier=- "
+                     rf"job={job} status=200 duration_ms=[\d.]+", log)
 
 
 def test_failed_job_line_names_the_reason(faulty_wps, fault_proxy):
@@ -50,7 +52,7 @@ def test_failed_job_line_names_the_reason(faulty_wps, fault_proxy):
 def test_get_requests_are_logged_with_operation(wps):
     get(wps.url, request="DescribeProcess", identifier="get_raster_process")
     assert re.search(r"request method=GET path=/wps operation=describeprocess "
-                     r"identifier=get_raster_process status=200", log_of(wps))
+                     r"identifier=get_raster_process job=- status=200", log_of(wps))
 
 
 def test_readiness_checks_the_wms(wps, orphan_wps):
@@ -64,3 +66,15 @@ def test_version_in_capabilities(wps):
     doc = etree.fromstring(get(wps.url, request="GetCapabilities").content)
     abstract = doc.findtext("ows:ServiceIdentification/ows:Abstract", "", NS)
     assert f"Service version {__version__}" in abstract
+
+
+def test_async_request_line_names_its_job(wps):
+    from test_wps_async import submit, wait_for_end
+
+    url = submit(wps)
+    job = url.rsplit("/", 1)[1][: -len(".xml")]
+    wait_for_end(url)
+    log = log_of(wps)
+    assert re.search(rf"operation=execute identifier=- job={job} status=200", log)
+    assert re.search(rf"job={job} start mode=async", log)
+    assert re.search(rf"job={job} outcome=succeeded", log)

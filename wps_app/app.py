@@ -158,9 +158,10 @@ class EdgeApp:
             return self._route(environ, recording_start_response)
         finally:
             LOGGER.info(
-                "request method=%s path=%s operation=%s identifier=%s status=%s "
+                "request method=%s path=%s operation=%s identifier=%s job=%s status=%s "
                 "duration_ms=%.1f", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                 _operation(environ), _query(environ, "identifier") or "-",
+                context.pop_current_job() or "-",
                 (status_holder[0].split()[0] if status_holder else "-"),
                 (time.perf_counter() - started) * 1000,
             )

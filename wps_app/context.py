@@ -6,12 +6,15 @@ finds its configuration here instead of through its constructor.
 
 from __future__ import annotations
 
+import threading
+
 from wps_app.settings import Settings, load_settings
 from wps_app.tile import wms_source
 from wps_app.wms import LayerCatalog
 
 _settings: Settings | None = None
 _catalogs: dict[str, LayerCatalog] = {}
+_request = threading.local()
 
 
 def configure(settings: Settings) -> None:
@@ -42,3 +45,15 @@ def catalogs() -> dict[str, LayerCatalog]:
     """Every source's layer catalog, the default source first."""
     settings()
     return dict(_catalogs)
+
+
+def set_current_job(job_id: str | None) -> None:
+    """Remember the job the current request started (for its request log line)."""
+    _request.job_id = job_id
+
+
+def pop_current_job() -> str | None:
+    """The job id set during the current request, cleared for the next one."""
+    job_id = getattr(_request, "job_id", None)
+    _request.job_id = None
+    return job_id
