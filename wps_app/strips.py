@@ -43,24 +43,34 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def _thread_pool() -> ThreadPoolExecutor:
-    """This process's filter thread; re-created after a fork (async jobs are forked, and a
-    pool inherited from the parent has no threads left)."""
+    """This process's filter threads; re-created after a fork (async jobs are forked, and
+    a pool inherited from the parent has no threads left)."""
     global _pool
     if _pool is None or _pool[0] != os.getpid():
-        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="strips"))
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="strips"))
     return _pool[1]
 
 
+CHUNK_ROWS = 64
+
+
 def filter_strip(bands: np.ndarray, method: Method) -> np.ndarray:
-    """filter_bands on a halo'd strip, its two halves on two threads (scipy.ndimage
-    releases the GIL: 252 -> 163 ms for 1024 x 16384 here); same values bit for bit."""
+    """filter_bands on a halo'd strip, in chunks of CHUNK_ROWS rows on two threads.
+
+    Small chunks keep each scipy.ndimage pass in the CPU caches (a 16384-pixel-wide
+    magnitude runs about twice as fast in 64-row chunks as in 1024-row ones) and
+    scipy.ndimage releases the GIL, so two threads use both cores. Every output pixel is
+    computed from the same 3x3 neighbourhood by the same operations: the result equals
+    filter_bands on the whole strip bit for bit.
+    """
     rows = bands.shape[1] - 2
-    if rows < 64:
+    if rows <= CHUNK_ROWS:
         return raster.filter_bands(bands, method)
-    middle = rows // 2
-    top = _thread_pool().submit(raster.filter_bands, bands[:, : middle + 2], method)
-    bottom = raster.filter_bands(bands[:, middle:], method)
-    return np.concatenate([top.result(), bottom])
+    starts = range(0, rows, CHUNK_ROWS)
+    chunks = _thread_pool().map(
+        lambda first: raster.filter_bands(
+            bands[:, first : min(rows, first + CHUNK_ROWS) + 2], method), starts)
+    return np.concatenate(list(chunks))
 
 
 def filter_in_strips(
