@@ -60,7 +60,8 @@ def main() -> int:
          captured(overhead.main, [])),
         ("(b) One 512x512 Execute, stage by stage", captured(stages.main, [])),
         ("(c, d) Raster core on in-memory tiles; the filter alone", captured(core.main)),
-        ("(e) The largest request", captured(large.main, [])),
+        ("(e) The largest request, and the filter's share of a large one",
+         captured(large.main, []) + "\n\n" + captured(large.main, ["--size", "4096"])),
         ("Load: 500 Executes, 8 in flight", captured(load.main, [])),
     ]
     text = ["# Benchmark results", "",

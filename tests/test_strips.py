@@ -98,3 +98,20 @@ def test_async_large_request_in_strips(strip_wps, sample):
     final = wait_for_end(url, 60)
     assert final[-1][0] == "ProcessSucceeded"
     assert read_url(references_of(final[-1][3])["geotiff"])[0].shape == (200, 300)
+
+
+@pytest.mark.parametrize("method", ["sobel_y", "prewitt_magnitude"])
+def test_chunked_filter_equals_whole_array_bit_for_bit(method, monkeypatch):
+    """filter_strip's 64-row chunks on two threads, forced on a small array."""
+    monkeypatch.setattr(strips, "SMALL_PX", 0)
+    rng = np.random.default_rng(9)
+    bands = rng.integers(0, 256, size=(4, 300 + 2, 120 + 2), dtype=np.uint8)
+    bands[3] = 255
+    bands[3, 60:70, 5:50] = 0  # missing data across a chunk border (row 64)
+    np.testing.assert_array_equal(strips.filter_strip(bands, method),
+                                  raster.filter_bands(bands, method))
+    big = rng.integers(0, 256, size=(4, 1100, 1100), dtype=np.uint8)
+    big[3] = 255
+    monkeypatch.setattr(strips, "SMALL_PX", 1024 * 1024)
+    np.testing.assert_array_equal(strips.filter_strip(big, method),
+                                  raster.filter_bands(big, method))

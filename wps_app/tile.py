@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rasterio.transform import from_bounds
 
-from wps_app import outputs, raster, strips, wms
+from wps_app import outputs, strips, wms
 from wps_app.errors import InvalidInput, MissingInput
 from wps_app.settings import Settings
 from wps_app.types import METHODS, STRETCHES, BBox, Method, Raster, Stretch
@@ -173,7 +173,7 @@ def render(
     lap("read")
     progress("filtering", 50)
     gradient = Raster(
-        raster.filter_bands(bands.data, request.method),
+        strips.filter_strip(bands.data, request.method),
         from_bounds(*request.bbox.bounds, request.width, request.height),
     )
     del bands
