@@ -30,6 +30,7 @@ from wps_app.tile import (
     build_request,
     output_bytes_upper_bound,
     render,
+    resolve_source,
 )
 from wps_app.types import BBox
 
@@ -159,13 +160,11 @@ class GetRasterProcess(EdgeProcess):
 
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
-        source = _value(inputs, "source")
         try:
-            catalog = context.catalog(source)
-        except KeyError:
-            names = ", ".join(s.name for s in context.settings().wms_servers)
-            raise InvalidParameterValue(
-                f"source must name a configured WMS: {names}", "source") from None
+            source = resolve_source(context.settings(), _value(inputs, "source"))
+        except InvalidInput as exc:
+            raise InvalidParameterValue(str(exc), exc.locator) from exc
+        catalog = context.catalog(source)
         try:
             layers = catalog.layers()
         except WmsError as exc:

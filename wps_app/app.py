@@ -76,6 +76,7 @@ class EdgeApp:
         self.service = service
         self.settings = settings
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
+        self._advertised: dict[str, dict[str, str]] | None = None
         self.max_request_bytes = request_guard.parse_size(
             pywps_config.get_config_value("server", "maxrequestsize") or "1mb"
         )
@@ -89,6 +90,9 @@ class EdgeApp:
             except WmsError as exc:
                 LOGGER.warning("WMS %s capabilities unavailable: %s", name, exc)
                 layers[name] = catalog.cached()
+        if layers == self._advertised:  # the usual case: nothing to rebuild
+            return
+        self._advertised = layers
         for process in self.service.processes.values():
             refresh = getattr(process, "refresh_layers", None)
             if refresh is not None:

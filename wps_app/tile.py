@@ -73,11 +73,7 @@ def build_request(
 
     Raises MissingInput / InvalidInput whose `locator` names the offending input.
     """
-    try:
-        source = settings.wms_server(source).name
-    except KeyError:
-        names = ", ".join(s.name for s in settings.wms_servers)
-        raise InvalidInput(f"source must name a configured WMS: {names}", "source") from None
+    source = resolve_source(settings, source)
     if not layer:
         raise MissingInput("wms (a layer name) is required", "wms")
     if layer not in layers:
@@ -109,6 +105,15 @@ def build_request(
         )
     return TileRequest(layer, bbox, width, height, method, stretch,  # type: ignore[arg-type]
                        bool(cog), source)
+
+
+def resolve_source(settings: Settings, name: str | None) -> str:
+    """The configured WMS source's name (the default for None); InvalidInput otherwise."""
+    try:
+        return settings.wms_server(name).name
+    except KeyError:
+        names = ", ".join(s.name for s in settings.wms_servers)
+        raise InvalidInput(f"source must name a configured WMS: {names}", "source") from None
 
 
 def wms_source(settings: Settings, name: str | None = None) -> wms.WmsSource:
