@@ -60,8 +60,8 @@ def main() -> int:
          captured(overhead.main, [])),
         ("(b) One 512x512 Execute, stage by stage", captured(stages.main, [])),
         ("(c, d) Raster core on in-memory tiles; the filter alone", captured(core.main)),
-        ("(e) The largest request, and the filter's share of a large one",
-         captured(large.main, []) + "\n\n" + captured(large.main, ["--size", "4096"])),
+        ("(e) The filter's share of end-to-end time at every size; the largest request's "
+         "memory", captured(large.main, [])),
         ("Load: 500 Executes, 8 in flight", captured(load.main, [])),
     ]
     text = ["# Benchmark results", "",

@@ -1,9 +1,8 @@
 """Where the time of one 512x512 Execute goes, stage by stage.
 
 Sends sequential Executes (raw PNG, at a new point each) to a one-worker gunicorn and
-reads each job's stage timings from the service's log; GetMap alone and luminance alone
-are timed directly in the same run to split "WMS read" into server time and decoding, and
-"filter" into luminance and the kernel.
+reads each job's stage timings from the service's log; GetMap alone is timed directly in
+the same run to split "WMS read" into server time and decoding.
 
 Usage: python -m bench.stages [--requests 40]
 """
@@ -16,12 +15,10 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import requests
 
 from bench import loadgen
 from bench.e2e import execute, one_request
-from wps_app import raster
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         log = (tmp / "wps" / "gunicorn.log").read_text()
     jobs = [dict((k, float(v)) for k, v in re.findall(r"(\w+)_s=([\d.]+)", line))
             for line in log.splitlines() if "outcome=succeeded" in line][5:]
-    bands = np.random.default_rng(0).integers(0, 256, (4, 514, 514), dtype=np.uint8)
-    lum_s = statistics.median(_time(lambda: raster.luminance(bands)) for _ in range(30))
 
     def med(key: str) -> float:
         return statistics.median(job[key] for job in jobs) * 1000
@@ -59,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
          latency - med("duration")),
         ("WMS GetMap (MapServer and transfer, timed alone)", getmap),
         ("decode and GDAL WMS driver", med("read") - getmap),
-        ("luminance", lum_s * 1000),
-        ("filter (scipy.ndimage, float32)", med("filter") - lum_s * 1000),
+        ("luminance", med("luminance")),
+        ("filter (scipy.ndimage, float32)", med("filter")),
         ("GeoTIFF encode (DEFLATE, predictor 3)", med("geotiff")),
         ("PNG encode", med("png")),
         ("job bookkeeping (status updates, logging)",
-         med("duration") - med("read") - med("filter") - med("geotiff") - med("png")),
+         med("duration") - sum(med(k) for k in ("read", "luminance", "filter", "geotiff",
+                                                 "png"))),
     ]
     print("| stage | ms | share |")
     print("|---|---|---|")
@@ -72,12 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {ms:.1f} | {ms / latency:.0%} |")
     print(f"| **end to end (p50)** | **{latency:.1f}** | 100% |")
     return 0
-
-
-def _time(function) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

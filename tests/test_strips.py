@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -100,18 +101,62 @@ def test_async_large_request_in_strips(strip_wps, sample):
     assert read_url(references_of(final[-1][3])["geotiff"])[0].shape == (200, 300)
 
 
-@pytest.mark.parametrize("method", ["sobel_y", "prewitt_magnitude"])
-def test_chunked_filter_equals_whole_array_bit_for_bit(method, monkeypatch):
-    """filter_strip's 64-row chunks on two threads, forced on a small array."""
+@pytest.mark.parametrize("method", ["sobel_y", "prewitt_x", "prewitt_magnitude"])
+def test_tiled_filter_equals_whole_array_bit_for_bit(method, monkeypatch):
+    """filter_strip's tiles on two threads, forced small on a small array so that missing
+    data and uneven last tiles fall across tile borders both ways."""
     monkeypatch.setattr(strips, "SMALL_PX", 0)
+    monkeypatch.setattr(strips, "TILE_ROWS", 64)
+    monkeypatch.setattr(strips, "TILE_COLS", 48)
     rng = np.random.default_rng(9)
     bands = rng.integers(0, 256, size=(4, 300 + 2, 120 + 2), dtype=np.uint8)
     bands[3] = 255
-    bands[3, 60:70, 5:50] = 0  # missing data across a chunk border (row 64)
-    np.testing.assert_array_equal(strips.filter_strip(bands, method),
-                                  raster.filter_bands(bands, method))
-    big = rng.integers(0, 256, size=(4, 1100, 1100), dtype=np.uint8)
-    big[3] = 255
-    monkeypatch.setattr(strips, "SMALL_PX", 1024 * 1024)
-    np.testing.assert_array_equal(strips.filter_strip(big, method),
-                                  raster.filter_bands(big, method))
+    bands[3, 60:70, 40:50] = 0  # missing data across a row border (64) and a column one (48)
+    tiled = strips.filter_strip(bands, method)
+    assert tiled.dtype == np.float32 and tiled.shape == (300, 120)
+    np.testing.assert_array_equal(tiled, raster.filter_bands(bands, method))
+    # The hole is output rows 59-68, columns 39-48; NaN spreads to their 3x3 neighbours.
+    assert np.isnan(tiled[58:70, 38:50]).all()
+    assert not np.isnan(tiled[57, :]).any() and not np.isnan(tiled[70, :]).any()
+    assert not np.isnan(tiled[:, 37]).any() and not np.isnan(tiled[:, 50]).any()
+
+
+def test_default_tiles_equal_whole_array_bit_for_bit():
+    rng = np.random.default_rng(10)
+    big = rng.integers(0, 256, size=(3, 1100, 1100), dtype=np.uint8)
+    np.testing.assert_array_equal(strips.filter_strip(big, "sobel_magnitude"),
+                                  raster.filter_bands(big, "sobel_magnitude"))
+    lum = raster.luminance(big)  # luminance given directly, as bench/core.py times it
+    np.testing.assert_array_equal(strips.filter_strip(lum, "prewitt_y"),
+                                  raster.filter_luminance(lum, "prewitt_y"))
+
+
+def test_workspace_reused_across_shapes():
+    """A thread's workspace serves a smaller tile after a larger one from the same memory
+    and the results do not depend on what was left in it."""
+    rng = np.random.default_rng(11)
+    workspace = raster.Workspace()
+    large = rng.integers(0, 256, size=(3, 40, 50), dtype=np.uint8)
+    small = rng.integers(0, 256, size=(1, 12, 30), dtype=np.uint8)
+    first = raster.filter_bands(large, "sobel_x", workspace=workspace)
+    kept = workspace.arrays((40, 50), 4)[0].__array_interface__["data"][0]
+    np.testing.assert_array_equal(raster.filter_bands(small, "prewitt_magnitude",
+                                                      workspace=workspace),
+                                  raster.filter_bands(small, "prewitt_magnitude"))
+    assert workspace.arrays((12, 30), 4)[0].__array_interface__["data"][0] == kept
+    np.testing.assert_array_equal(first, raster.filter_bands(large, "sobel_x"))
+
+
+@pytest.mark.parametrize("small_px", [0, 1024 * 1024])
+def test_filter_strip_splits_its_time_between_luminance_and_filter(small_px, monkeypatch):
+    """Tiled (two threads) and in one tile, the stage seconds add up to the wall time."""
+    monkeypatch.setattr(strips, "SMALL_PX", small_px)
+    monkeypatch.setattr(strips, "TILE_ROWS", 64)
+    bands = np.random.default_rng(12).integers(0, 256, size=(3, 258, 302), dtype=np.uint8)
+    timings = {"filter": 1.0}  # seconds add to what is there
+    started = time.perf_counter()
+    strips.filter_strip(bands, "sobel_magnitude", timings=timings)
+    wall = time.perf_counter() - started
+    assert timings["luminance"] > 0 and timings["filter"] > 1.0
+    assert timings["luminance"] < timings["filter"] - 1.0  # four passes outweigh luminance
+    assert timings["luminance"] + timings["filter"] - 1.0 == pytest.approx(wall, rel=0.2)
