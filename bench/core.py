@@ -26,8 +26,11 @@ from PIL import Image, ImageFilter
 from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 
-from wps_app import embedded_wms, outputs, raster, strips, wms
-from wps_app.types import BBox, Raster
+from devtools import embedded_wms
+from wps_app.core import filters as raster
+from wps_app.core import strips, wms
+from wps_app.core import writers as outputs
+from wps_app.core.types import BBox, Raster
 
 TUTORIAL_SOBEL_X = [-1, 0, 1, -2, 0, 2, -1, 0, 1]
 TRANSFORM = from_bounds(-73.49375, 45.55375, -73.49325, 45.55425, 512, 512)

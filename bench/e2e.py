@@ -24,10 +24,9 @@ from pathlib import Path
 
 import requests
 
-from bench import loadgen
-from tests.servers import start_wps
-from wps_app import embedded_wms
-from wps_app.embedded_wms import free_port
+from devtools import embedded_wms, loadgen
+from devtools.embedded_wms import free_port
+from devtools.servers import start_wps
 from wps_app.settings import REPO_ROOT
 
 SIZE = 512

@@ -20,8 +20,8 @@ import rasterio
 import requests
 from lxml import etree
 
-from bench import loadgen
 from data import make_sample
+from devtools import loadgen
 
 # Every request covers the whole sample raster (4096 x 4096 pixels), so each size reads
 # real data everywhere: 16384 x 16384 is a 4x upsampling by MapServer, 512 x 512 an 8x

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import loadgen
+from devtools import loadgen
 
 
 def main(argv: list[str] | None = None) -> int:

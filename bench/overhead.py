@@ -51,8 +51,8 @@ def prepared_outputs(folder: Path) -> tuple[Path, Path]:
     """A 512x512 gradient GeoTIFF and PNG like the ones a request produces."""
     from rasterio.transform import from_bounds
 
-    from wps_app import outputs
-    from wps_app.types import Raster
+    from wps_app.core import writers as outputs
+    from wps_app.core.types import Raster
 
     rng = np.random.default_rng(1)
     data = rng.normal(0, 100, (512, 512)).astype(np.float32)
@@ -76,7 +76,7 @@ def run_mode(mode: str, wms_url: str, count: int) -> dict[str, float]:
     if mode == "ours":
         from processes.wps_get_raster import GetRasterProcess
         from wps_app import app as app_module
-        from wps_app.tile import TileResult
+        from wps_app.core.pipeline import TileResult
 
         class Prepared(GetRasterProcess):
             def _handler(self, request, response):
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode:
         print(json.dumps(run_mode(args.mode, args.wms_url, args.requests)))
         return 0
-    from wps_app import embedded_wms
+    from devtools import embedded_wms
 
     with tempfile.TemporaryDirectory() as tmp:
         wms = embedded_wms.start(rundir=Path(tmp) / "wms")

@@ -17,8 +17,8 @@ import time
 
 import requests
 
-from bench import loadgen
 from bench.e2e import execute, one_request
+from devtools import loadgen
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from wps_app import embedded_wms, outputs, raster, wms
-from wps_app.types import BBox
+from devtools import embedded_wms
+from wps_app.core import filters as raster
+from wps_app.core import wms
+from wps_app.core import writers as outputs
+from wps_app.core.types import BBox
 
 HERE = Path(__file__).resolve().parent
 LAT, LON = 45.55425883140662, -73.49350601434709

@@ -13,7 +13,8 @@ from __future__ import annotations
 from pywps import Process
 from pywps.response.status import WPS_STATUS
 
-from wps_app import context, jobs
+from wps_app import context
+from wps_app.jobs import store as jobs
 
 
 class EdgeProcess(Process):

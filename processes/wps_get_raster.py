@@ -2,7 +2,7 @@
 
 Compatible with the tutorial's process (identifier, inputs wms/lat/lon/method, output
 `image` as PNG); adds bbox, width/height, stretch, magnitudes and a float32 GeoTIFF.
-The handler only unpacks inputs, calls wps_app.tile and sets outputs.
+The handler only unpacks inputs, calls wps_app.core.pipeline and sets outputs.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from pywps.exceptions import (
 
 from processes import wpsio
 from processes.base import EdgeProcess
-from wps_app import context, outputs, public_urls
-from wps_app.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
-from wps_app.tile import (
+from wps_app import context
+from wps_app.core import writers as outputs
+from wps_app.core.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
+from wps_app.core.pipeline import (
     TileRequest,
     TileResult,
     build_request,
@@ -32,7 +33,8 @@ from wps_app.tile import (
     render,
     resolve_source,
 )
-from wps_app.types import BBox
+from wps_app.core.types import BBox
+from wps_app.wps import public_urls
 
 LOGGER = logging.getLogger(__name__)
 

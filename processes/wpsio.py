@@ -5,7 +5,7 @@ from __future__ import annotations
 from pywps import BoundingBoxInput, ComplexOutput, Format, LiteralInput
 from pywps.validator.mode import MODE
 
-from wps_app.types import METHODS, STRETCHES
+from wps_app.core.types import METHODS, STRETCHES
 
 # PyWPS has no PNG constant; GeoTIFF is named as PyWPS and birdy name it, plain TIFF too.
 PNG = Format("image/png", extension=".png")
@@ -13,7 +13,7 @@ GEOTIFF = Format("image/tiff; subtype=geotiff", extension=".tif")
 TIFF = Format("image/tiff", extension=".tif")
 TIFF_MIME_TYPES = (GEOTIFF.mime_type, TIFF.mime_type)
 
-# Inputs are validated by our own code (wps_app.tile.build_request) with messages and
+# Inputs are validated by our own code (wps_app.core.pipeline.build_request) with messages and
 # locators a user can act on, so PyWPS's own literal validation is switched off.
 
 

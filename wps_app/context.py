@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 
+from wps_app.core.pipeline import wms_source
+from wps_app.core.wms import LayerCatalog
 from wps_app.settings import Settings, load_settings
-from wps_app.tile import wms_source
-from wps_app.wms import LayerCatalog
 
 _settings: Settings | None = None
 _catalogs: dict[str, LayerCatalog] = {}

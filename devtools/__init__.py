@@ -1,0 +1,1 @@
+"""Development tools: the embedded sample WMS and the load generator (tests, bench)."""

@@ -1,0 +1,161 @@
+"""Run the embedded sample WMS: MapServer under lighttpd's FastCGI on a loopback port.
+
+`make run` and the test fixtures use this module; the WPS itself only ever sees the WMS
+URL configured in pywps.cfg. MapServer as FastCGI answers a 512x512 GetMap in a few
+milliseconds, against ~86 ms for a CGI spawned per request, so the service's own work is
+what benchmarks measure.
+
+Command line: python -m devtools.embedded_wms --port 8081 [--rundir var/wms]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MAPFILE = REPO_ROOT / "data" / "sample.map"
+WMS_PATH = "/wms"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _lighttpd_conf(rundir: Path, port: int, mapserv: str, max_procs: int, bind: str) -> str:
+    return f"""
+server.document-root = "{rundir}"
+server.bind = "{bind}"
+server.port = {port}
+server.modules = ("mod_fastcgi")
+server.errorlog = "{rundir}/lighttpd-error.log"
+server.max-connections = 256
+fastcgi.server = ( "{WMS_PATH}" => ((
+    "socket" => "{rundir}/mapserv.sock",
+    "bin-path" => "{mapserv}",
+    "bin-environment" => ( "MAPSERVER_CONFIG_FILE" => "{rundir}/mapserver.conf" ),
+    "min-procs" => {max_procs},
+    "max-procs" => {max_procs},
+    "check-local" => "disable"
+)))
+"""
+
+
+def _mapserver_conf(mapfile: Path) -> str:
+    return f"""CONFIG
+  ENV
+    MS_MAPFILE "{mapfile}"
+    MS_MAP_NO_PATH "1"
+    MS_ERRORFILE "stderr"
+  END
+END
+"""
+
+
+@dataclass
+class EmbeddedWms:
+    """A running lighttpd + MapServer pair; `url` is the WMS endpoint."""
+
+    process: subprocess.Popen
+    port: int
+    rundir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{WMS_PATH}"
+
+    def stop(self) -> None:
+        """Stop lighttpd and its MapServer FastCGI children."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(
+    port: int | None = None,
+    rundir: Path | None = None,
+    mapfile: Path = DEFAULT_MAPFILE,
+    max_procs: int = 4,
+    timeout_s: float = 20.0,
+    bind: str = "127.0.0.1",
+) -> EmbeddedWms:
+    """Start MapServer under lighttpd (on 127.0.0.1 unless `bind` says otherwise, as in a
+    container) and wait until GetCapabilities answers.
+
+    The sample raster must exist (data/make_sample.py). Raises RuntimeError when a
+    binary is missing or the server does not come up within `timeout_s` seconds.
+    """
+    lighttpd = shutil.which("lighttpd") or "/usr/sbin/lighttpd"
+    mapserv = shutil.which("mapserv") or "/usr/bin/mapserv"
+    for binary in (lighttpd, mapserv):
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError(f"{binary} not found: install lighttpd and cgi-mapserver")
+    port = port or free_port()
+    rundir = Path(rundir or REPO_ROOT / "var" / f"wms-{port}").resolve()
+    rundir.mkdir(parents=True, exist_ok=True)
+    (rundir / "mapserver.conf").write_text(_mapserver_conf(Path(mapfile).resolve()))
+    conf = rundir / "lighttpd.conf"
+    conf.write_text(_lighttpd_conf(rundir, port, mapserv, max_procs, bind))
+    process = subprocess.Popen(
+        [lighttpd, "-D", "-f", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(rundir / "lighttpd-stderr.log", "ab"),
+        start_new_session=True,
+    )
+    server = EmbeddedWms(process, port, rundir)
+    probe = f"{server.url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"lighttpd exited with {process.returncode}; see {rundir}")
+        try:
+            with urllib.request.urlopen(probe, timeout=2) as answer:
+                if b"WMS_Capabilities" in answer.read():
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"embedded WMS did not answer on port {port} within {timeout_s} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--rundir", type=Path, default=None)
+    parser.add_argument("--mapfile", type=Path, default=DEFAULT_MAPFILE)
+    parser.add_argument("--bind", default="127.0.0.1", help="0.0.0.0 only inside a container")
+    args = parser.parse_args(argv)
+    server = start(args.port, args.rundir, args.mapfile, bind=args.bind)
+    print(f"WMS ready at {server.url}", flush=True)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        server.process.wait()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:  # stop lighttpd here, not in the handler: it may interrupt process.wait()
+        server.stop()
+    return 0
+
+
+def _exit_on_signal(*_args) -> None:
+    raise SystemExit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Start the real servers the tests talk to: gunicorn serving the WPS, on loopback."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools.embedded_wms import free_port
+from wps_app.settings import REPO_ROOT
+
+Overrides = dict[str, dict[str, object]]
+
+
+def write_config(directory: Path, port: int, wms_url: str,
+                 overrides: Overrides | None = None) -> Path:
+    """A pywps.cfg overlay for a test server: its own port, output and work folders."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = configparser.ConfigParser(interpolation=None)
+    config.read_dict({
+        "server": {"url": f"http://127.0.0.1:{port}/wps",
+                   "outputurl": f"http://127.0.0.1:{port}/outputs/",
+                   "outputpath": f"{directory}/outputs", "workdir": f"{directory}/work"},
+        "logging": {"level": "INFO",
+                    "database": f"sqlite:///{directory}/pywps-logs.sqlite"},
+        "wms": {"url": wms_url, "timeout": 5, "retries": 0},
+    })
+    config.read_dict({s: {k: str(v) for k, v in kv.items()} for s, kv in (overrides or {}).items()})
+    path = directory / "pywps-test.cfg"
+    with path.open("w") as handle:
+        config.write(handle)
+    return path
+
+
+@dataclass
+class WpsServer:
+    """A gunicorn process serving wps_app.app:application."""
+
+    process: subprocess.Popen
+    port: int
+    directory: Path
+    config: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/wps"
+
+    @property
+    def output_path(self) -> Path:
+        return self.directory / "outputs"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_wps(directory: Path, wms_url: str, workers: int = 2,
+              overrides: Overrides | None = None, env: dict[str, str] | None = None
+              ) -> WpsServer:
+    """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
+    port = free_port()
+    config = write_config(directory, port, wms_url, overrides)
+    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
+    log = open(directory / "gunicorn.log", "ab")
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "wps_app.app:application",
+            "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers),
+            "--timeout", "120",
+            "--no-control-socket",
+            "--chdir", str(REPO_ROOT),
+        ],
+        env=environment,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    server = WpsServer(process, port, directory, config)
+    deadline = time.monotonic() + 60
+    probe = f"{server.url}?service=WPS&request=GetCapabilities"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited; see {directory / 'gunicorn.log'}")
+        try:
+            with urllib.request.urlopen(probe, timeout=5) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError("gunicorn did not answer within 60 s")

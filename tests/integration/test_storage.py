@@ -1,0 +1,74 @@
+"""Output storage: the disk cap, an output folder that cannot be written, retention."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from wpsclient import (
+    document_output,
+    exception_of,
+    execute_body,
+    failure_of,
+    get,
+    literal,
+    post,
+    raw_output,
+)
+
+from wps_app.core import writers as outputs
+from wps_app.ops import cleanup
+from wps_app.settings import Settings
+
+POINT = [literal("wms", "sample_city"), literal("lat", 45.554), literal("lon", -73.4935)]
+BY_REFERENCE = document_output(("geotiff", "image/tiff"))
+
+
+def test_disk_cap_refuses_publishing_but_not_raw_output(small_disk_wps):
+    first = post(small_disk_wps.url, execute_body(POINT, BY_REFERENCE))
+    assert first.status_code == 200 and b"ProcessSucceeded" in first.content
+    refused = post(small_disk_wps.url, execute_body(POINT, BY_REFERENCE))
+    assert refused.status_code == 507
+    assert exception_of(refused)[0] == "NotEnoughStorage"
+    raw = post(small_disk_wps.url, execute_body(POINT, raw_output()))
+    assert raw.status_code == 200 and raw.content.startswith(b"\x89PNG")
+
+
+def test_unwritable_output_folder_is_process_failed(unwritable_wps):
+    work = unwritable_wps.directory / "work"
+    answer = post(unwritable_wps.url, execute_body(POINT, BY_REFERENCE))
+    assert "could not publish the outputs" in failure_of(answer)
+    assert os.listdir(work) == []
+    assert unwritable_wps.output_path.read_text() == "not a folder"
+    assert get(unwritable_wps.url, request="GetCapabilities").status_code == 200
+
+
+def test_directory_size(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"1" * 1000)
+    (tmp_path / "y").write_bytes(b"1" * 24)
+    assert outputs.directory_size(tmp_path) == 1024
+    assert outputs.directory_size(tmp_path / "missing") == 0
+
+
+def test_cleanup_removes_only_expired_entries(tmp_path):
+    settings = Settings(output_path=tmp_path / "out", work_path=tmp_path / "work",
+                        max_runtime_s=60)
+    old, new = time.time() - 48 * 3600, time.time()
+    for name, stamp in (("old-job", old), ("new-job", new)):
+        folder = settings.output_path / name
+        folder.mkdir(parents=True)
+        (folder / "x.tif").write_bytes(b"x")
+        os.utime(folder, (stamp, stamp))
+    for name, stamp in (("old-job.xml", old), ("new-job.xml", new)):
+        path = settings.output_path / name
+        path.write_text("<x/>")
+        os.utime(path, (stamp, stamp))
+    stale_work = settings.work_path / "pywps_process_dead"
+    stale_work.mkdir(parents=True)
+    os.utime(stale_work, (old, old))
+    (settings.work_path / "pywps_process_live").mkdir()
+    removed = cleanup.remove_expired(settings, max_age_s=24 * 3600)
+    assert sorted(p.name for p in removed) == ["old-job", "old-job.xml", "pywps_process_dead"]
+    assert sorted(os.listdir(settings.output_path)) == ["new-job", "new-job.xml"]
+    assert os.listdir(settings.work_path) == ["pywps_process_live"]

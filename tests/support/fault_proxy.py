@@ -1,0 +1,104 @@
+"""A loopback TCP proxy in front of the real MapServer that injects faults.
+
+The main paths talk to MapServer directly; this proxy only shapes failures the real
+server does not produce on demand: a delay longer than the service's timeout, an HTTP 500,
+a body that is not an image. GetCapabilities requests always pass through untouched, so
+the service can list layers while its GetMaps fail.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+from devtools.embedded_wms import free_port
+
+MODES = ("pass", "delay", "http500", "not_image", "truncated", "wrong_size", "flaky")
+
+
+class FaultProxy:
+    """Forward 127.0.0.1:port -> 127.0.0.1:target_port, faulting GetMap as `mode` says."""
+
+    def __init__(self, target_port: int, mode: str = "pass", delay_s: float = 8.0) -> None:
+        assert mode in MODES
+        self.target_port = target_port
+        self.mode = mode
+        self.delay_s = delay_s
+        self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
+        self.getmaps = 0
+        self.port = free_port()
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/wms"
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        with client:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = client.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            is_getmap = b"getmap" in request.split(b"\r\n", 1)[0].lower()
+            if is_getmap:
+                self.getmaps += 1
+            if is_getmap and self.mode == "flaky" and self.getmaps <= self.flaky_failures:
+                client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
+                               b"Connection: close\r\n\r\nbusy\n")
+                return
+            if is_getmap and self.mode == "wrong_size":
+                # ask MapServer for a smaller image than the client asked for
+                request = re.sub(rb"(?i)(WIDTH=)(\d+)", lambda m: m.group(1) + b"17", request,
+                                 count=1)
+            if is_getmap and self.mode == "delay":
+                time.sleep(self.delay_s)
+            if is_getmap and self.mode == "http500":
+                client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n"
+                               b"Connection: close\r\n\r\nboom\n")
+                return
+            if is_getmap and self.mode == "not_image":
+                body = b"<html><body>maintenance</body></html>"
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: "
+                               + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+                return
+            answer = self._forward(request)
+            if is_getmap and self.mode == "truncated":
+                head, _, body = answer.partition(b"\r\n\r\n")
+                answer = head + b"\r\n\r\n" + body[: len(body) // 3]
+            try:
+                client.sendall(answer)
+            except OSError:
+                pass
+
+    def _forward(self, request: bytes) -> bytes:
+        # Ask for a closed connection so the whole answer can be read to EOF.
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(b"connection:")]
+        request = b"\r\n".join(lines + [b"Connection: close"]) + b"\r\n\r\n" + body
+        with socket.create_connection(("127.0.0.1", self.target_port), timeout=30) as upstream:
+            upstream.sendall(request)
+            chunks = []
+            while chunk := upstream.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)

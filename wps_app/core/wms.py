@@ -1,0 +1,288 @@
+"""Read a WMS layer through GDAL's WMS driver (via rasterio) onto an exact EPSG:4326 grid.
+
+One GDAL_WMS description is built per request, with every value escaped: the layer name
+is percent-encoded (GDAL pastes <Layers> into the GetMap query as it is) and the whole
+document is serialised by ElementTree (XML-escaped). The server URL comes from
+configuration only. No <Cache> element: GDAL writes nothing to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import quote
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.transform import from_bounds
+from rasterio.windows import Window
+
+from wps_app.core.errors import (
+    WmsBadResponse,
+    WmsError,
+    WmsServiceException,
+    WmsTimeout,
+    WmsUnavailable,
+)
+from wps_app.core.types import CRS_EPSG4326, BBox, Raster
+
+LOGGER = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IMAGE_FORMAT = "image/png"  # lossless; JPEG block artefacts would become false edges
+BANDS_RGBA = 4
+# The largest GetMap asked for in one piece; MapServer's default MAXSIZE is 4096.
+MAX_BLOCK_PX = 4096
+
+
+@dataclass(frozen=True)
+class WmsSource:
+    """A configured (trusted) WMS server: URL, protocol version and network limits."""
+
+    url: str
+    version: str = "1.3.0"
+    timeout_s: float = 10.0
+    retries: int = 2
+    max_block_px: int = MAX_BLOCK_PX
+    max_connections: int = 2
+
+
+def _server_url(url: str) -> str:
+    """GDAL appends GetMap parameters to ServerUrl: make it end with '?' or '&'."""
+    if "?" not in url:
+        return url + "?"
+    return url if url.endswith(("?", "&")) else url + "&"
+
+
+def _fmt(value: float) -> str:
+    return repr(float(value))
+
+
+def gdal_wms_xml(
+    source: WmsSource, layer: str, bbox: BBox, width: int, height: int
+) -> str:
+    """The GDAL_WMS description that reads `layer` over `bbox` (EPSG:4326) at width x height.
+
+    The data window is exactly `bbox`; GDAL then gives the dataset the transform
+    from_bounds(*bbox.bounds, width, height). Blocks are as large as the server allows,
+    so a request up to max_block_px on each side costs one GetMap.
+    """
+    root = ET.Element("GDAL_WMS")
+    service = ET.SubElement(root, "Service", name="WMS")
+    ET.SubElement(service, "Version").text = source.version
+    ET.SubElement(service, "ServerUrl").text = _server_url(source.url)
+    if source.version == "1.3.0":
+        ET.SubElement(service, "CRS").text = CRS_EPSG4326
+        # GDAL does not swap axes itself for EPSG:4326 under 1.3.0 (lat, lon order).
+        ET.SubElement(service, "BBoxOrder").text = "yxYX"
+    else:
+        ET.SubElement(service, "SRS").text = CRS_EPSG4326
+    ET.SubElement(service, "ImageFormat").text = IMAGE_FORMAT
+    ET.SubElement(service, "Transparent").text = "TRUE"
+    ET.SubElement(service, "Layers").text = quote(layer, safe="")
+    ET.SubElement(service, "Styles").text = ""
+    window = ET.SubElement(root, "DataWindow")
+    for tag, value in (
+        ("UpperLeftX", bbox.west),
+        ("UpperLeftY", bbox.north),
+        ("LowerRightX", bbox.east),
+        ("LowerRightY", bbox.south),
+    ):
+        ET.SubElement(window, tag).text = _fmt(value)
+    ET.SubElement(window, "SizeX").text = str(width)
+    ET.SubElement(window, "SizeY").text = str(height)
+    ET.SubElement(root, "Projection").text = CRS_EPSG4326
+    ET.SubElement(root, "BandsCount").text = str(BANDS_RGBA)
+    ET.SubElement(root, "BlockSizeX").text = str(min(width, source.max_block_px))
+    ET.SubElement(root, "BlockSizeY").text = str(min(height, source.max_block_px))
+    ET.SubElement(root, "Timeout").text = str(max(1, int(round(source.timeout_s))))
+    ET.SubElement(root, "MaxConnections").text = str(source.max_connections)
+    return ET.tostring(root, encoding="unicode")
+
+
+def gdal_env(source: WmsSource) -> dict[str, str]:
+    """GDAL configuration for one read: bounded time, no netrc, no GDAL-side retries."""
+    timeout = str(max(1, int(round(source.timeout_s))))
+    return {
+        "GDAL_HTTP_TIMEOUT": timeout,
+        "GDAL_HTTP_CONNECTTIMEOUT": timeout,
+        "GDAL_HTTP_NETRC": "NO",
+        "GDAL_HTTP_MAX_RETRY": "0",  # we retry ourselves, on 429/5xx/timeouts only
+        "CPL_VSIL_CURL_USE_HEAD": "NO",
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    }
+
+
+_EXCEPTION_CODE = re.compile(r"exception code '([^']*)'\s*:?\s*(.*)", re.S)
+_EXCEPTION_TEXT = re.compile(r"returned exception:\s*(.*)", re.S)
+_HTTP_STATUS = re.compile(r"HTTP status code: (\d+)")
+
+
+def classify_gdal_error(message: str) -> WmsError:
+    """Turn GDAL's message for a failed WMS read into a WmsError a person can act on."""
+    text = " ".join(message.split())
+    code = _EXCEPTION_CODE.search(text)
+    if code:
+        detail = code.group(2).strip()[:160]
+        return WmsServiceException(f"the WMS refused the request ({code.group(1)}): {detail}")
+    exception = _EXCEPTION_TEXT.search(text)
+    if exception:
+        return WmsServiceException(f"the WMS refused the request: {exception.group(1)[:160]}")
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return WmsTimeout("the WMS did not answer within the configured timeout")
+    status = _HTTP_STATUS.search(text)
+    if status and status.group(1) == "0" or "connect" in text.lower():
+        return WmsUnavailable("the WMS is not reachable (connection failed)")
+    if status:
+        return WmsBadResponse(f"the WMS answered with HTTP status {status.group(1)}")
+    return WmsBadResponse(f"the WMS did not return a usable image: {text[:160]}")
+
+
+def _retryable(error: WmsError) -> bool:
+    if isinstance(error, WmsTimeout):
+        return True
+    if isinstance(error, WmsBadResponse):
+        status = _HTTP_STATUS.search(str(error)) or re.search(r"status (\d+)", str(error))
+        return bool(status) and (status.group(1) == "429" or status.group(1).startswith("5"))
+    return False
+
+
+def with_retries(source: WmsSource, attempt: Callable[[], T]) -> T:
+    """Run `attempt` (a whole open-and-read, so nothing GDAL cached from a failed try is
+    reused) again on timeouts, HTTP 429 and 5xx, at most source.retries more times."""
+    tries = 0
+    while True:
+        try:
+            return attempt()
+        except WmsError as error:
+            if tries >= source.retries or not _retryable(error):
+                raise
+            tries += 1
+            LOGGER.warning("WMS read failed (%s), retry %d/%d", error, tries, source.retries)
+            time.sleep(min(2.0, 0.2 * 2**tries))
+
+
+def _read_window(dataset, window: Window | None) -> np.ndarray:
+    try:
+        return dataset.read(window=window)
+    except RasterioIOError as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        raise classify_gdal_error(str(cause)) from exc
+
+
+@contextmanager
+def open_layer(
+    source: WmsSource, layer: str, bbox: BBox, width: int, height: int,
+    cache_mb: int | None = None,
+) -> Iterator[rasterio.io.DatasetReader]:
+    """A rasterio dataset over `layer` on the exact grid of `bbox` at width x height;
+    `cache_mb` bounds GDAL's block cache while it is open (large reads).
+
+    Opening sends nothing; reads fetch the WMS blocks they cover (GDAL's block cache
+    keeps them, within GDAL_CACHEMAX). Read with read_window, which raises WmsError.
+    """
+    xml = gdal_wms_xml(source, layer, bbox, width, height)
+    options: dict[str, str | int] = dict(gdal_env(source))
+    if cache_mb is not None:
+        options["GDAL_CACHEMAX"] = cache_mb * 1024 * 1024  # rasterio takes bytes
+    with rasterio.Env(**options), rasterio.open(xml) as dataset:
+        if dataset.count < 3:
+            raise WmsBadResponse(f"the WMS returned {dataset.count} band(s), expected RGBA")
+        yield dataset
+
+
+def read_window(dataset, window: Window | None = None) -> np.ndarray:
+    """Read (bands, rows, cols) uint8 of `window` (the whole dataset when None); raises
+    WmsError subclasses."""
+    data = _read_window(dataset, window)
+    expected = (dataset.height, dataset.width) if window is None else (
+        int(window.height), int(window.width))
+    if data.shape[1:] != expected:
+        raise WmsBadResponse(f"the WMS returned an image of size {data.shape[1:]}")
+    return data
+
+
+def read_rgba(source: WmsSource, layer: str, bbox: BBox, width: int, height: int) -> Raster:
+    """Read `layer` over `bbox` (EPSG:4326) as (4, height, width) uint8 RGBA.
+
+    The returned Raster carries exactly from_bounds(west, south, east, north, width,
+    height) and EPSG:4326. Timeouts, HTTP 429 and 5xx are retried up to
+    `source.retries` times; every failure raises a WmsError subclass.
+    """
+    def attempt() -> np.ndarray:
+        with open_layer(source, layer, bbox, width, height) as dataset:
+            return read_window(dataset)
+
+    return Raster(with_retries(source, attempt), from_bounds(*bbox.bounds, width, height))
+
+
+def grown_by_one_pixel(bbox: BBox, width: int, height: int) -> BBox:
+    """`bbox` grown by one pixel (of a width x height grid) on every side; it may reach
+    past +-180/90 by that pixel, so it is not validated again."""
+    dx = bbox.width_deg / width
+    dy = bbox.height_deg / height
+    grown = BBox.__new__(BBox)
+    object.__setattr__(grown, "west", bbox.west - dx)
+    object.__setattr__(grown, "south", bbox.south - dy)
+    object.__setattr__(grown, "east", bbox.east + dx)
+    object.__setattr__(grown, "north", bbox.north + dy)
+    return grown
+
+
+def read_with_halo(
+    source: WmsSource, layer: str, bbox: BBox, width: int, height: int
+) -> Raster:
+    """Read `bbox` grown by one pixel on every side, at (width+2) x (height+2) pixels.
+
+    A 3x3 filter over the result then sees true neighbours at the borders of `bbox`, so
+    adjacent tiles mosaic without seams; crop one pixel after filtering.
+    """
+    grown = grown_by_one_pixel(bbox, width, height)
+    return read_rgba(source, layer, grown, width + 2, height + 2)
+
+
+@dataclass
+class LayerCatalog:
+    """The layers a WMS advertises, from its GetCapabilities, refreshed every `ttl_s`."""
+
+    source: WmsSource
+    ttl_s: float = 300.0
+    _layers: dict[str, str] = field(default_factory=dict)
+    _fetched_at: float = -1.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def layers(self) -> dict[str, str]:
+        """Layer name -> title; refetched when older than ttl_s. Raises WmsError."""
+        with self._lock:
+            if self._fetched_at < 0 or time.monotonic() - self._fetched_at > self.ttl_s:
+                self._layers = fetch_layers(self.source)
+                self._fetched_at = time.monotonic()
+            return dict(self._layers)
+
+    def cached(self) -> dict[str, str]:
+        """The last successfully fetched layers, without any network access."""
+        return dict(self._layers)
+
+
+def fetch_layers(source: WmsSource) -> dict[str, str]:
+    """Named layers (name -> title) from the WMS GetCapabilities. Raises WmsError."""
+    from owslib.wms import WebMapService  # slow import, only needed here
+
+    try:
+        service = WebMapService(source.url, version=source.version, timeout=source.timeout_s)
+    except Exception as exc:  # owslib raises requests, lxml and ServiceException errors
+        text = str(exc)
+        if "timed out" in text.lower():
+            raise WmsTimeout("the WMS GetCapabilities did not answer in time") from exc
+        if "connect" in text.lower():
+            raise WmsUnavailable("the WMS is not reachable (connection failed)") from exc
+        raise WmsBadResponse(f"the WMS GetCapabilities could not be read: {text[:160]}") from exc
+    return {name: (layer.title or name) for name, layer in service.contents.items() if name}

@@ -1,0 +1,1 @@
+"""The job store every protocol binding shares (async jobs, admission, liveness)."""

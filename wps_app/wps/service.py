@@ -1,0 +1,217 @@
+"""Our thin layer over pywps.Service: strict input parsing with OGC exceptions.
+
+PyWPS 4.8.1 (pinned exactly in requirements.txt, since this relies on its internals)
+silently ignores unknown and repeated inputs, turns a malformed number into a bare HTTP
+500, and loses the axis order of a BoundingBox: its XML path swaps EPSG:4326 corners
+through OWSLib while its key-value path keeps them as typed and drops the CRS. Each of
+these is fixed here, before any job starts, so a refusal is always an ExceptionReport
+with the right exceptionCode and a locator naming the input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from owslib.crs import Crs
+from pywps import Service
+from pywps.exceptions import (
+    InvalidParameterValue,
+    MissingParameterValue,
+    ServerBusy,
+    VersionNegotiationFailed,
+)
+
+from wps_app.core.errors import InvalidInput
+from wps_app.core.types import bbox_from_corners
+
+CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _owslib_swapped(crs: str | None) -> bool:
+    """Whether OWSLib's BoundingBox (used by PyWPS's XML parser) swapped the corners."""
+    return bool(crs) and Crs(crs).axisorder == "yx"
+
+
+def _parse_kvp_bbox(text: str) -> tuple[list[float], str | None]:
+    """'a,b,c,d[,crs[,dimensions]]' as WPS 1.0.0 key-value encoding writes a bbox."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) < 4:
+        raise InvalidInput("bbox needs four numbers: lower corner, upper corner[, crs]", "bbox")
+    numbers = [float(p) for p in parts[:4]]
+    return numbers, (parts[4] if len(parts) > 4 and parts[4] else None)
+
+
+def normalise_bbox(raw: dict, locator: str) -> list[float]:
+    """[west, south, east, north] from a raw PyWPS bbox input, whatever path parsed it."""
+    try:
+        data = raw.get("data")
+        if isinstance(data, str):  # key-value pairs: corners as typed, CRS inside the text
+            numbers, crs = _parse_kvp_bbox(data)
+            crs = crs or raw.get("crs")
+        else:  # XML: OWSLib already swapped corners for CRSs it knows to be lat,lon
+            crs = raw.get("crs")
+            numbers = [float(v) for v in data]
+            if _owslib_swapped(crs):
+                numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
+        bbox = bbox_from_corners((numbers[0], numbers[1]), (numbers[2], numbers[3]), crs)
+    except InvalidInput as exc:
+        raise InvalidParameterValue(str(exc), locator) from exc
+    except (TypeError, ValueError, IndexError) as exc:
+        raise InvalidParameterValue(f"{locator} must hold four numbers", locator) from exc
+    return [bbox.west, bbox.south, bbox.east, bbox.north]
+
+
+_KVP_OUTPUT_ATTRIBUTES = {
+    "mimetype": "mimetype",
+    "encoding": "encoding",
+    "schema": "schema",
+    "uom": "uom",
+    "asreference": "asReference",
+}
+
+
+def parse_kvp_outputs(text: str) -> dict[str, dict]:
+    """ResponseDocument / RawDataOutput key-value text ('id@mimeType=x@asReference=true;...')
+    in the shape PyWPS's XML parser gives (PyWPS 4.8.1 mangles 'id@attr=value' in KVP)."""
+    outputs: dict[str, dict] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        identifier, *attributes = item.split("@")
+        if "=" in identifier:  # 'id=value' is the literal-output form; keep the id
+            identifier = identifier.split("=", 1)[0]
+        output = {identifier: "", "mimetype": None, "encoding": "", "schema": "", "uom": ""}
+        for attribute in attributes:
+            key, _, value = attribute.partition("=")
+            name = _KVP_OUTPUT_ATTRIBUTES.get(key.strip().lower())
+            if name is None:
+                raise InvalidParameterValue(f"unknown output attribute {key[:40]}", identifier)
+            output[name] = unquote(value)
+        outputs[identifier] = output
+    return outputs
+
+
+def _refuse_unknown(kind: str, asked, declared, process_id: str) -> None:
+    """InvalidParameterValue for the first name in `asked` the process does not declare."""
+    known = sorted(item.identifier for item in declared)
+    for name in asked:
+        if name not in known:
+            raise InvalidParameterValue(
+                f"unknown {kind} {name!s:.60}; {process_id} has: {', '.join(known)}",
+                str(name)[:60],
+            )
+
+
+class ServerBusyRetryLater(ServerBusy):
+    """ServerBusy as HTTP 503 with Retry-After (PyWPS answers 400 with no hint)."""
+
+    retry_after_s = 30
+
+    def __init__(self, description: str, locator: str = "") -> None:
+        super().__init__(description, locator, code=503)
+
+    @property
+    def name(self) -> str:
+        return "ServerBusy"
+
+    def get_response(self, environ=None):
+        response = super().get_response(environ)
+        response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
+class EdgeService(Service):
+    """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
+
+    def call(self, http_request):
+        response = super().call(http_request)
+        # VersionNegotiationFailed is GetCapabilities's answer to AcceptVersions; a wrong
+        # `version` on DescribeProcess or Execute is an invalid parameter value (OGC 05-007r7).
+        if isinstance(response, VersionNegotiationFailed):
+            operation = (http_request.args.get("request") or "").lower()
+            if http_request.method == "POST" or operation not in ("", "getcapabilities"):
+                return InvalidParameterValue(response.description, "version")
+        return response
+
+    def execute(self, identifier, wps_request, uuid):
+        if not identifier:
+            raise MissingParameterValue("identifier (the process to run) is required",
+                                        "identifier")
+        process = self.processes.get(identifier)
+        if process is None:
+            raise InvalidParameterValue(f"unknown process {identifier!s:.80}", "Identifier")
+        if wps_request.http_request is not None and wps_request.http_request.method == "GET":
+            if isinstance(wps_request.output_ids, str):
+                wps_request.outputs = parse_kvp_outputs(wps_request.output_ids)
+        _refuse_unknown("output", wps_request.outputs, process.outputs, identifier)
+        if wps_request.raw and len(wps_request.outputs) != 1:
+            raise InvalidParameterValue("RawDataOutput names exactly one output", "RawDataOutput")
+        for output in process.outputs:
+            asked = wps_request.outputs.get(output.identifier, {}).get("mimetype")
+            offered = [f.mime_type for f in getattr(output, "supported_formats", [])]
+            if asked and offered and asked not in offered:
+                raise InvalidParameterValue(
+                    f"{output.identifier} is offered as {', '.join(offered)}, not {asked:.60}",
+                    output.identifier,
+                )
+        _refuse_unknown("input", wps_request.inputs, process.inputs, identifier)
+        try:
+            return super().execute(identifier, wps_request, uuid)
+        except MissingParameterValue as exc:
+            if exc.description != exc.locator:
+                raise
+            raise MissingParameterValue(f"input {exc.locator} is required", exc.locator) from exc
+        except ServerBusy as exc:
+            if isinstance(exc, ServerBusyRetryLater):
+                raise
+            raise ServerBusyRetryLater(
+                "the job queue is full; please submit again later", "Identifier"
+            ) from exc
+
+    def _parse_and_execute(self, process, wps_request, uuid):
+        # WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS 4.8.1
+        # returns every output. `process` is this request's own deep copy.
+        if wps_request.outputs and not wps_request.raw:
+            process.outputs = [o for o in process.outputs if o.identifier in wps_request.outputs]
+        return super()._parse_and_execute(process, wps_request, uuid)
+
+    @staticmethod
+    def _check_occurs(source, inputs: Sequence) -> None:
+        if source.max_occurs is not None and len(inputs) > source.max_occurs:
+            raise InvalidParameterValue(
+                f"{source.identifier} given {len(inputs)} times; at most {source.max_occurs}",
+                source.identifier,
+            )
+
+    def create_literal_inputs(self, source, inputs):
+        self._check_occurs(source, inputs)
+        for inpt in inputs:
+            data = inpt.get("data")
+            if data in (None, ""):
+                raise MissingParameterValue(f"{source.identifier} is empty", source.identifier)
+            if source.data_type == "integer" and not _INTEGER.fullmatch(str(data).strip()):
+                # PyWPS would turn "12.5" into 12 without a word
+                raise InvalidParameterValue(
+                    f"{source.identifier} must be a whole number", source.identifier
+                )
+        try:
+            return super().create_literal_inputs(source, inputs)
+        except (InvalidParameterValue, MissingParameterValue) as exc:
+            if exc.locator:
+                raise
+            raise InvalidParameterValue(
+                f"{source.identifier} must be a valid {source.data_type}", source.identifier
+            ) from exc
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise InvalidParameterValue(
+                f"{source.identifier} must be a valid {source.data_type}", source.identifier
+            ) from exc
+
+    def create_bbox_inputs(self, source, inputs):
+        self._check_occurs(source, inputs)
+        normalised = [
+            {"data": normalise_bbox(inpt, source.identifier), "crs": CRS84_URN, "dimensions": 2}
+            for inpt in inputs
+        ]
+        return super().create_bbox_inputs(source, normalised)
