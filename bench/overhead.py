@@ -67,16 +67,15 @@ def run_mode(mode: str, wms_url: str, count: int) -> dict[str, float]:
     from werkzeug.test import Client
 
     tmp = Path(tempfile.mkdtemp(prefix=f"overhead-{mode}-"))
-    sys.path[:0] = [str(REPO), str(REPO / "tests")]
-    from servers import write_config
+    from devtools.servers import write_config
 
     os.environ["PYWPS_CFG"] = str(write_config(tmp, 5999, wms_url,
                                                {"logging": {"level": "WARNING"}}))
     tif, png = prepared_outputs(tmp)
     if mode == "ours":
         from processes.wps_get_raster import GetRasterProcess
-        from wps_app import app as app_module
         from wps_app.core.pipeline import TileResult
+        from wps_app.web import app as app_module
 
         class Prepared(GetRasterProcess):
             def _handler(self, request, response):
@@ -86,16 +85,12 @@ def run_mode(mode: str, wms_url: str, count: int) -> dict[str, float]:
                 self._set_outputs(request, response, TileResult(files[0], files[1], (), {}))
                 return response
 
-        app_module.get_processes = lambda: [Prepared()]
+        app_module.get_processes = lambda runtime: [Prepared(runtime)]
         application = app_module.create_app()
     else:
         from pywps import Process, Service
 
         from processes import wpsio
-        from wps_app import context
-        from wps_app.settings import load_settings
-
-        context.configure(load_settings())
 
         class Prepared(Process):
             def __init__(self):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pywps import Process
 from pywps.response.status import WPS_STATUS
 
-from wps_app import context
 from wps_app.jobs import store as jobs
+from wps_app.wps.service import JOB_ID_ENVIRON_KEY
 
 
 class EdgeProcess(Process):
@@ -25,7 +25,8 @@ class EdgeProcess(Process):
 
     def execute(self, wps_request, uuid):
         self.check_request(wps_request)
-        context.set_current_job(str(uuid))
+        if wps_request.http_request is not None:  # for the app's request log line
+            wps_request.http_request.environ[JOB_ID_ENVIRON_KEY] = str(uuid)
         return super().execute(wps_request, uuid)
 
     def _execute_process(self, async_, wps_request, wps_response):

@@ -13,18 +13,11 @@ from pathlib import Path
 
 from pywps.app.Common import Metadata
 from pywps.app.exceptions import ProcessError
-from pywps.exceptions import (
-    InvalidParameterValue,
-    MissingParameterValue,
-    NoApplicableCode,
-    NotEnoughStorage,
-)
 
 from processes import wpsio
 from processes.base import EdgeProcess
-from wps_app import context
 from wps_app.core import writers as outputs
-from wps_app.core.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
+from wps_app.core.errors import EdgeServiceError, InvalidInput, StorageFull, WmsError
 from wps_app.core.pipeline import (
     TileRequest,
     TileResult,
@@ -34,7 +27,9 @@ from wps_app.core.pipeline import (
     resolve_source,
 )
 from wps_app.core.types import BBox
+from wps_app.runtime import Runtime
 from wps_app.wps import public_urls
+from wps_app.wps.exceptions import from_core
 
 LOGGER = logging.getLogger(__name__)
 
@@ -60,32 +55,15 @@ def _layer_input(layers_by_source: dict[str, dict[str, str]]):
     return wpsio.layer_input(names, _layers_abstract(layers_by_source))
 
 
-class WmsUnavailableForRequest(NoApplicableCode):
-    """The WMS capabilities could not be read, so the layer cannot be checked."""
-
-    def __init__(self, description: str, locator: str) -> None:
-        super().__init__(description, locator, code=503)
-
-
-class OutputStorageFull(NotEnoughStorage):
-    """[limits] max_output_mb of published outputs is reached."""
-
-    def __init__(self, description: str) -> None:
-        super().__init__(description, "", code=507)
-
-    @property
-    def name(self) -> str:  # the exceptionCode WPS 1.0.0 defines for this case
-        return "NotEnoughStorage"
-
-
 class GetRasterProcess(EdgeProcess):
     """Edge-filter a WMS layer; outputs a PNG (or GeoTIFF) `image` and a float32 `geotiff`."""
 
     IDENTIFIER = "get_raster_process"
 
-    def __init__(self):
-        settings = context.settings()
-        layers = {name: catalog.cached() for name, catalog in context.catalogs().items()}
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        settings = runtime.settings
+        layers = {name: catalog.cached() for name, catalog in runtime.catalogs.items()}
         inputs = [
             _layer_input(layers),
             wpsio.degrees_input("lat", "Latitude"),
@@ -132,19 +110,19 @@ class GetRasterProcess(EdgeProcess):
                    for o in wps_request.outputs.values())
             or not wps_request.outputs
         )
-        settings = context.settings()
+        settings = self.runtime.settings
         if publishes and outputs.directory_size(settings.output_path) >= (
             settings.max_output_mb * 1024 * 1024
         ):
-            raise OutputStorageFull(
+            raise from_core(StorageFull(
                 "the output storage is full; ask for raw output or try again later"
-            )
+            ))
 
-    @staticmethod
-    def _check_in_memory_outputs(wps_request, tile_request: TileRequest) -> None:
+    def _check_in_memory_outputs(self, wps_request, tile_request: TileRequest) -> None:
         """PyWPS holds a raw or inline output whole in memory (inline ones base64-encoded
         in the XML): large ones are only returned by reference."""
-        cap = context.settings().max_raw_mb * 1024 * 1024
+        max_raw_mb = self.runtime.settings.max_raw_mb
+        cap = max_raw_mb * 1024 * 1024
         sizes = output_bytes_upper_bound(tile_request)
         for identifier, output in wps_request.outputs.items():
             by_reference = str(output.get("asReference", "false")).lower() == "true"
@@ -153,55 +131,54 @@ class GetRasterProcess(EdgeProcess):
             mime = output.get("mimetype") or ""
             size = sizes["geotiff"] if identifier == "geotiff" or "tiff" in mime else sizes["png"]
             if size > cap:
-                raise InvalidParameterValue(
+                raise from_core(InvalidInput(
                     f"{identifier} of {tile_request.width}x{tile_request.height} pixels is "
-                    f"returned by reference only (over {context.settings().max_raw_mb:g} MB): "
+                    f"returned by reference only (over {max_raw_mb:g} MB): "
                     "use a ResponseDocument with asReference=true",
                     identifier,
-                )
+                ))
 
     def tile_request(self, inputs: dict) -> TileRequest:
-        """Validate the request's inputs; raises PyWPS exceptions with locators."""
+        """Validate the request's inputs; raises WPS exceptions with locators."""
         try:
-            source = resolve_source(context.settings(), _value(inputs, "source"))
-        except InvalidInput as exc:
-            raise InvalidParameterValue(str(exc), exc.locator) from exc
-        catalog = context.catalog(source)
+            return self._validated(inputs)
+        except EdgeServiceError as exc:
+            raise from_core(exc) from exc
+
+    def _validated(self, inputs: dict) -> TileRequest:
+        """The core request for these inputs; raises core errors."""
+        settings = self.runtime.settings
+        source = resolve_source(settings, _value(inputs, "source"))
+        catalog = self.runtime.catalog(source)
         try:
             layers = catalog.layers()
         except WmsError as exc:
             layers = catalog.cached()
             if not layers:
-                raise WmsUnavailableForRequest(
-                    f"cannot check the layer: {exc}", "wms"
-                ) from exc
+                exc.source = exc.source or "wms"
+                raise
         bbox = _value(inputs, "bbox")
-        try:
-            return build_request(
-                context.settings(),
-                layers,
-                layer=_value(inputs, "wms"),
-                lat=_value(inputs, "lat"),
-                lon=_value(inputs, "lon"),
-                bbox=BBox(*bbox) if bbox is not None else None,
-                width=_value(inputs, "width"),
-                height=_value(inputs, "height"),
-                method=_value(inputs, "method"),
-                stretch=_value(inputs, "stretch"),
-                cog=_value(inputs, "cog"),
-                source=source,
-            )
-        except MissingInput as exc:
-            raise MissingParameterValue(str(exc), exc.locator) from exc
-        except InvalidInput as exc:
-            raise InvalidParameterValue(str(exc), exc.locator) from exc
+        return build_request(
+            settings,
+            layers,
+            layer=_value(inputs, "wms"),
+            lat=_value(inputs, "lat"),
+            lon=_value(inputs, "lon"),
+            bbox=BBox(*bbox) if bbox is not None else None,
+            width=_value(inputs, "width"),
+            height=_value(inputs, "height"),
+            method=_value(inputs, "method"),
+            stretch=_value(inputs, "stretch"),
+            cog=_value(inputs, "cog"),
+            source=source,
+        )
 
     def _handler(self, request, response):
         started = time.perf_counter()
         try:
-            tile_request = self.tile_request(request.inputs)
-        except NoApplicableCode as exc:
-            raise ProcessError(str(exc.description)) from exc
+            tile_request = self._validated(request.inputs)
+        except EdgeServiceError as exc:
+            raise ProcessError(str(exc)) from exc
         LOGGER.info(
             "job=%s start mode=%s layer=%s method=%s size=%dx%d bbox=%s", self.uuid,
             "async" if getattr(self, "async_", False) else "sync", tile_request.layer,
@@ -216,7 +193,7 @@ class GetRasterProcess(EdgeProcess):
             response.update_status(message, percent)
 
         progress("inputs checked against the WMS capabilities", 10)
-        settings = context.settings()
+        settings = self.runtime.settings
         try:
             result = render(tile_request, settings, Path(self.workdir), progress)
             progress("publishing outputs", 95)
@@ -253,7 +230,7 @@ class GetRasterProcess(EdgeProcess):
                 output.as_reference = False  # else PyWPS stores raw outputs it never serves
                 output.data = path.read_bytes()
             return
-        settings = context.settings()
+        settings = self.runtime.settings
         published = outputs.publish(
             [result.geotiff, result.png, *result.png_sidecars],
             settings.output_path,

@@ -28,7 +28,7 @@ from wps_app.core.types import BBox, axis_order, bbox_from_corners
 def test_bad_bboxes_are_refused_with_bbox_locator(corners):
     with pytest.raises(InvalidInput) as info:
         BBox(*corners)
-    assert info.value.locator == "bbox"
+    assert info.value.field == "bbox"
 
 
 def test_around_point_is_a_centred_square():
@@ -46,7 +46,7 @@ def test_around_point_is_a_centred_square():
 def test_bad_points_name_their_input(lat, lon, locator):
     with pytest.raises(InvalidInput) as info:
         BBox.around(lat, lon, 0.0005)
-    assert info.value.locator == locator
+    assert info.value.field == locator
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_axis_order_by_crs_spelling(crs, order):
 def test_other_crs_is_refused(crs):
     with pytest.raises(InvalidInput) as info:
         axis_order(crs)
-    assert info.value.locator == "bbox"
+    assert info.value.field == "bbox"
 
 
 def test_corners_follow_the_crs_axis_order():

@@ -1,4 +1,10 @@
-"""Errors of the raster core; processes translate them into OGC exceptions once."""
+"""Errors of the raster core: domain conditions carrying data, no protocol codes.
+
+Each binding translates them into its protocol's exceptions in exactly one place
+(wps_app/wps/exceptions.py for WPS 1.0.0). A field names the domain input at fault
+(`layer`, `bbox`, `width`, ...); an upstream error carries the HTTP status the WMS
+answered with as an attribute, never only inside its message.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,33 @@ class EdgeServiceError(Exception):
 
 
 class InvalidInput(EdgeServiceError):
-    """A request value is malformed or out of range; `locator` names the input."""
+    """A request value is malformed or out of range; `field` names the domain input."""
 
-    def __init__(self, message: str, locator: str) -> None:
+    def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
-        self.locator = locator
+        self.field = field
 
 
-class WmsError(EdgeServiceError):
-    """The WMS could not deliver the requested image."""
+class MissingInput(InvalidInput):
+    """A required request value is absent; `field` names the domain input."""
+
+
+class UpstreamError(EdgeServiceError):
+    """An upstream server could not deliver what was asked.
+
+    `http_status` is the status it answered with (None when it did not answer at all or
+    answered 200 with something unusable); `source` the configured source's name when known.
+    """
+
+    def __init__(self, message: str, *, http_status: int | None = None,
+                 source: str | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.source = source
+
+
+class WmsError(UpstreamError):
+    """The WMS could not deliver the requested image or its capabilities."""
 
 
 class WmsUnavailable(WmsError):
@@ -28,7 +52,12 @@ class WmsTimeout(WmsError):
 
 
 class WmsServiceException(WmsError):
-    """The WMS answered with an OGC ServiceException."""
+    """The WMS answered with an OGC ServiceException; `code` is its exception code."""
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 source: str | None = None) -> None:
+        super().__init__(message, source=source)
+        self.code = code
 
 
 class WmsBadResponse(WmsError):
@@ -39,5 +68,13 @@ class OutputError(EdgeServiceError):
     """An output could not be written or published."""
 
 
-class MissingInput(InvalidInput):
-    """A required request value is absent; `locator` names the input."""
+class StorageFull(OutputError):
+    """The published outputs reached their configured cap; nothing was written."""
+
+
+class Busy(EdgeServiceError):
+    """The service has no room for this job now; try again after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

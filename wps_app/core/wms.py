@@ -127,12 +127,14 @@ _HTTP_STATUS = re.compile(r"HTTP status code: (\d+)")
 
 
 def classify_gdal_error(message: str) -> WmsError:
-    """Turn GDAL's message for a failed WMS read into a WmsError a person can act on."""
+    """Turn GDAL's message for a failed WMS read into a WmsError a person can act on; the
+    HTTP status and the OGC exception code, when GDAL names them, become attributes."""
     text = " ".join(message.split())
     code = _EXCEPTION_CODE.search(text)
     if code:
         detail = code.group(2).strip()[:160]
-        return WmsServiceException(f"the WMS refused the request ({code.group(1)}): {detail}")
+        return WmsServiceException(f"the WMS refused the request ({code.group(1)}): {detail}",
+                                   code=code.group(1))
     exception = _EXCEPTION_TEXT.search(text)
     if exception:
         return WmsServiceException(f"the WMS refused the request: {exception.group(1)[:160]}")
@@ -142,17 +144,17 @@ def classify_gdal_error(message: str) -> WmsError:
     if status and status.group(1) == "0" or "connect" in text.lower():
         return WmsUnavailable("the WMS is not reachable (connection failed)")
     if status:
-        return WmsBadResponse(f"the WMS answered with HTTP status {status.group(1)}")
+        return WmsBadResponse(f"the WMS answered with HTTP status {status.group(1)}",
+                              http_status=int(status.group(1)))
     return WmsBadResponse(f"the WMS did not return a usable image: {text[:160]}")
 
 
 def _retryable(error: WmsError) -> bool:
+    """Timeouts, HTTP 429 and 5xx are worth another try; nothing else is."""
     if isinstance(error, WmsTimeout):
         return True
-    if isinstance(error, WmsBadResponse):
-        status = _HTTP_STATUS.search(str(error)) or re.search(r"status (\d+)", str(error))
-        return bool(status) and (status.group(1) == "429" or status.group(1).startswith("5"))
-    return False
+    status = error.http_status
+    return status is not None and (status == 429 or 500 <= status <= 599)
 
 
 def with_retries(source: WmsSource, attempt: Callable[[], T]) -> T:

@@ -25,14 +25,15 @@ from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
-from wps_app import __version__, context
+from wps_app import __version__
 from wps_app.core.errors import WmsError
 from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import fetch_layers
 from wps_app.jobs import store as jobs
+from wps_app.runtime import Runtime
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
 from wps_app.wps import public_urls, request_guard, responses
-from wps_app.wps.service import EdgeService
+from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
 LOGGER = logging.getLogger(__name__)
 
@@ -74,9 +75,11 @@ def _configure_pywps(files: list[Path], settings: Settings) -> None:
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
-    def __init__(self, service: EdgeService, settings: Settings) -> None:
+    def __init__(self, service: EdgeService, runtime: Runtime) -> None:
         self.service = service
-        self.settings = settings
+        self.runtime = runtime
+        self.settings = runtime.settings
+        settings = runtime.settings
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
         self._advertised: dict[str, dict[str, str]] | None = None
         self.max_request_bytes = request_guard.parse_size(
@@ -86,7 +89,7 @@ class EdgeApp:
     def _refresh_layers(self) -> None:
         """Keep the advertised layer lists in step with the WMS capabilities (cached)."""
         layers: dict[str, dict[str, str]] = {}
-        for name, catalog in context.catalogs().items():
+        for name, catalog in self.runtime.catalogs.items():
             try:
                 layers[name] = catalog.layers()
             except WmsError as exc:
@@ -167,7 +170,7 @@ class EdgeApp:
                 "request method=%s path=%s operation=%s identifier=%s job=%s status=%s "
                 "duration_ms=%.1f", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
                 _operation(environ), _query(environ, "identifier") or "-",
-                context.pop_current_job() or "-",
+                environ.get(JOB_ID_ENVIRON_KEY) or "-",
                 (status_holder[0].split()[0] if status_holder else "-"),
                 (time.perf_counter() - started) * 1000,
             )
@@ -232,11 +235,11 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
     public_urls.install()
     jobs.install()
     _configure_pywps(files, settings)
-    context.configure(settings)
-    for name, catalog in context.catalogs().items():
+    runtime = Runtime.build(settings)
+    for name, catalog in runtime.catalogs.items():
         try:
             catalog.layers()
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
-    return EdgeApp(EdgeService(get_processes()), settings)
+    return EdgeApp(EdgeService(get_processes(runtime)), runtime)
 

@@ -25,8 +25,12 @@ from pywps.exceptions import (
 
 from wps_app.core.errors import InvalidInput
 from wps_app.core.types import bbox_from_corners
+from wps_app.wps.exceptions import ServerBusyRetryLater
 
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+# The WSGI environ key under which a process leaves the id of the job a request started
+# (the app's request log line names it).
+JOB_ID_ENVIRON_KEY = "wps_edge.job_id"
 _INTEGER = re.compile(r"[+-]?\d+")
 
 
@@ -101,24 +105,6 @@ def _refuse_unknown(kind: str, asked, declared, process_id: str) -> None:
                 f"unknown {kind} {name!s:.60}; {process_id} has: {', '.join(known)}",
                 str(name)[:60],
             )
-
-
-class ServerBusyRetryLater(ServerBusy):
-    """ServerBusy as HTTP 503 with Retry-After (PyWPS answers 400 with no hint)."""
-
-    retry_after_s = 30
-
-    def __init__(self, description: str, locator: str = "") -> None:
-        super().__init__(description, locator, code=503)
-
-    @property
-    def name(self) -> str:
-        return "ServerBusy"
-
-    def get_response(self, environ=None):
-        response = super().get_response(environ)
-        response.headers["Retry-After"] = str(self.retry_after_s)
-        return response
 
 
 class EdgeService(Service):

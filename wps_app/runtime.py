@@ -1,0 +1,37 @@
+"""The services one running instance shares: built once by the app, handed to every
+binding and process (nothing reaches up for them through a global)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from wps_app.core.pipeline import wms_source
+from wps_app.core.wms import LayerCatalog
+from wps_app.settings import Settings
+
+
+@dataclass(frozen=True, eq=False)
+class Runtime:
+    """Settings and the per-source WMS layer catalogs of this instance."""
+
+    settings: Settings
+    catalogs: Mapping[str, LayerCatalog]
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """A fresh layer catalog per configured WMS source (nothing is fetched yet)."""
+        catalogs = {
+            server.name: LayerCatalog(wms_source(settings, server.name),
+                                      settings.capabilities_ttl_s)
+            for server in settings.wms_servers
+        }
+        return cls(settings, catalogs)
+
+    def catalog(self, source: str | None = None) -> LayerCatalog:
+        """The layer catalog of WMS source `source` (the default one for None)."""
+        return self.catalogs[self.settings.wms_server(source).name]
+
+    def __deepcopy__(self, memo: dict) -> Runtime:
+        # PyWPS deep-copies a process for every request; the services stay shared.
+        return self
