@@ -1,8 +1,14 @@
 """Typed, frozen settings read once from pywps.cfg files plus WPS_* environment overrides.
 
 Layering (later wins): the repository's pywps.cfg -> the file named by $PYWPS_CFG ->
-environment variables named WPS_<SECTION>_<KEY> (for example WPS_WMS_URL). Relative paths
-are resolved against the repository root, never against the current directory.
+environment variables. `WPS_<SECTION>_<KEY>` sets [section] key (WPS_WMS_URL, or
+WPS_SERVER_MAXREQUESTSIZE); `WPS_<SECTION>__<NAME>__<KEY>` sets [section:name] key
+(WPS_WMS__ORTHO__URL for [wms:ortho], WPS_METADATA__MAIN__PROVIDER_NAME), NAME in
+[a-z0-9]. Values may name environment variables as ${VAR}. Relative paths are resolved
+against the repository root, never against the current directory.
+
+This is the only reader of the configuration: PyWPS gets the values read here
+(wps_app/wps/config.py), so both see the same, interpolated once.
 """
 
 from __future__ import annotations
@@ -27,19 +33,74 @@ def config_files(extra: list[str | Path] | None = None) -> list[Path]:
     return files
 
 
-def read_config(files: list[Path]) -> configparser.ConfigParser:
-    """Read `files` (missing ones are skipped) and apply WPS_<SECTION>_<KEY> overrides."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read([str(f) for f in files], encoding="utf-8")
-    for name, value in os.environ.items():
+class EnvInterpolation(configparser.Interpolation):
+    """`${VAR}` in a value is replaced by the environment variable VAR (left as it is when
+    VAR is unset); nothing else is interpolated, so '%' and '$' elsewhere stay literal."""
+
+    _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+    def before_get(self, parser, section, option, value, defaults):
+        return self._VARIABLE.sub(lambda m: os.environ.get(m.group(1), m.group(0)), value)
+
+
+# WPS_<SECTION>__<NAME>__<KEY> (a named section such as [wms:ortho]) or WPS_<SECTION>_<KEY>
+_ENV_NAMED = re.compile(r"^([a-z0-9]+)__([a-z0-9]+)__([a-z0-9_]+)$")
+_ENV_PLAIN = re.compile(r"^([a-z0-9]+)_([a-z0-9_]+)$")
+
+
+def environment_overrides(environ: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(section, key, value) for every WPS_* variable, in the order of the environment.
+
+    Section names hold no '_', so the first one ends the section; a double '_' marks a
+    named section. A variable that fits neither form is refused rather than ignored.
+    """
+    overrides = []
+    for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
-        if section and key:
-            if not parser.has_section(section):
-                parser.add_section(section)
-            parser.set(section, key, value)
+        rest = name[len(ENV_PREFIX) :].lower()
+        named = _ENV_NAMED.match(rest)
+        plain = None if named or "__" in rest else _ENV_PLAIN.match(rest)
+        if named:
+            overrides.append((f"{named.group(1)}:{named.group(2)}", named.group(3), value))
+        elif plain:
+            overrides.append((plain.group(1), plain.group(2), value))
+        else:
+            raise ValueError(f"{name}: use WPS_<SECTION>_<KEY> or WPS_<SECTION>__<NAME>__<KEY>")
+    return overrides
+
+
+def read_config(files: list[Path], environ: dict[str, str] | None = None
+                ) -> configparser.ConfigParser:
+    """Read `files` (missing ones are skipped), then apply the environment's overrides."""
+    parser = configparser.ConfigParser(interpolation=EnvInterpolation())
+    parser.read([str(f) for f in files], encoding="utf-8")
+    for section, key, value in environment_overrides(
+            dict(os.environ) if environ is None else environ):
+        if not parser.has_section(section):
+            parser.add_section(section)
+        parser.set(section, key, value)
     return parser
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """'1mb' -> 1048576 bytes; plain numbers are bytes (PyWPS's notation)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)\s*", text.lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def _database_url(value: str) -> str:
+    """A SQLAlchemy URL; a relative SQLite file is made absolute under the repository."""
+    if value.startswith("sqlite:///") and not value.startswith("sqlite:////"):
+        relative = value[len("sqlite:///") :]
+        if relative != ":memory:":
+            return f"sqlite:///{(REPO_ROOT / relative).resolve()}"
+    return value
 
 
 def _path(value: str) -> Path:
@@ -128,11 +189,14 @@ class Settings:
     output_path: Path = REPO_ROOT / "var" / "outputs"
     output_url: str = "http://127.0.0.1:5000/outputs/"
     work_path: Path = REPO_ROOT / "var" / "tmp"
-    server_url: str = "http://127.0.0.1:5000/wps"
+    server_url: str = "http://127.0.0.1:5000/wps"  # the WPS endpoint's public URL
     max_runtime_s: float = 600.0
     trusted_proxies: str = ""
     max_output_mb: float = 2048.0
     retention_hours: float = 24.0
+    max_request_bytes: int = 1024 * 1024
+    parallel_processes: int = 4
+    database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
 
     @property
     def wms(self) -> WmsServer:
@@ -181,6 +245,9 @@ class Settings:
             trusted_proxies=get("server", "trusted_proxies", d.trusted_proxies),
             max_output_mb=float(get("limits", "max_output_mb", d.max_output_mb)),
             retention_hours=float(get("output", "retention_hours", d.retention_hours)),
+            max_request_bytes=parse_size(get("server", "maxrequestsize", "1mb")),
+            parallel_processes=int(get("server", "parallelprocesses", d.parallel_processes)),
+            database=_database_url(get("logging", "database", d.database)),
         )
 
 

@@ -273,6 +273,11 @@ class LayerCatalog:
         """The last successfully fetched layers, without any network access."""
         return dict(self._layers)
 
+    def probe(self) -> dict[str, str]:
+        """Fetch the layers now, whatever the cache holds (readiness checks). Raises
+        WmsError."""
+        return fetch_layers(self.source)
+
 
 def fetch_layers(source: WmsSource) -> dict[str, str]:
     """Named layers (name -> title) from the WMS GetCapabilities. Raises WmsError."""

@@ -14,10 +14,10 @@ import logging
 import mimetypes
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-import pywps.configuration as pywps_config
 from pywps.exceptions import NoApplicableCode
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
@@ -27,12 +27,12 @@ from werkzeug.wsgi import wrap_file
 from processes import get_processes
 from wps_app import __version__
 from wps_app.core.errors import WmsError
-from wps_app.core.pipeline import wms_source
-from wps_app.core.wms import fetch_layers
+from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import store as jobs
 from wps_app.runtime import Runtime
-from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
-from wps_app.wps import public_urls, request_guard, responses
+from wps_app.settings import Settings, config_files, read_config
+from wps_app.wps import public_urls, pywps_compat, request_guard
+from wps_app.wps.config import pywps_configuration
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
 LOGGER = logging.getLogger(__name__)
@@ -45,33 +45,6 @@ _CONTENT_TYPES = {
 }
 
 
-def _configure_pywps(files: list[Path], settings: Settings) -> None:
-    """Load PyWPS's global configuration from the same files, env overrides and paths."""
-    pywps_config.load_configuration([str(f) for f in files if f.exists()])
-    merged = read_config(files)
-    for section in merged.sections():
-        if not pywps_config.CONFIG.has_section(section):
-            pywps_config.CONFIG.add_section(section)
-        for key, value in merged.items(section):
-            pywps_config.CONFIG.set(section, key, value)
-    pywps_config.CONFIG.set("server", "outputpath", str(settings.output_path))
-    pywps_config.CONFIG.set("server", "workdir", str(settings.work_path))
-    pywps_config.CONFIG.set("server", "outputurl", settings.output_url)
-    database = pywps_config.CONFIG.get("logging", "database")
-    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
-        relative = database[len("sqlite:///") :]
-        if relative != ":memory:":
-            path = (REPO_ROOT / relative).resolve()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pywps_config.CONFIG.set("logging", "database", f"sqlite:///{path}")
-    abstract = pywps_config.CONFIG.get("metadata:main", "identification_abstract",
-                                       fallback="")
-    pywps_config.CONFIG.set("metadata:main", "identification_abstract",
-                            f"{abstract} Service version {__version__}.".strip())
-    settings.output_path.mkdir(parents=True, exist_ok=True)
-    settings.work_path.mkdir(parents=True, exist_ok=True)
-
-
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
@@ -82,9 +55,7 @@ class EdgeApp:
         settings = runtime.settings
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
         self._advertised: dict[str, dict[str, str]] | None = None
-        self.max_request_bytes = request_guard.parse_size(
-            pywps_config.get_config_value("server", "maxrequestsize") or "1mb"
-        )
+        self.max_request_bytes = settings.max_request_bytes
 
     def _refresh_layers(self) -> None:
         """Keep the advertised layer lists in step with the WMS capabilities (cached)."""
@@ -128,12 +99,12 @@ class EdgeApp:
         right now."""
         body: dict = {"status": "ok", "version": __version__, "sources": {}}
         status = 200
-        for server in self.settings.wms_servers:
+        for name, catalog in self.runtime.catalogs.items():
             try:
-                layers = fetch_layers(wms_source(self.settings, server.name))
-                body["sources"][server.name] = {"status": "ok", "layers": len(layers)}
+                layers = catalog.probe()
+                body["sources"][name] = {"status": "ok", "layers": len(layers)}
             except WmsError as exc:
-                body["sources"][server.name] = {"status": "unavailable", "reason": str(exc)}
+                body["sources"][name] = {"status": "unavailable", "reason": str(exc)}
                 body["status"], status = "unavailable", 503
         return Response(json.dumps(body), status=status, content_type="application/json")
 
@@ -148,7 +119,7 @@ class EdgeApp:
         """Start a queued async job when there is room. PyWPS only starts the next queued
         job when a job ends normally, so a crashed job would stall the queue forever."""
         running, stored = jobs.counts()
-        parallel = int(pywps_config.get_config_value("server", "parallelprocesses"))
+        parallel = self.settings.parallel_processes
         if stored and (parallel < 0 or running < parallel):
             launcher = copy.copy(next(iter(self.service.processes.values())))
             launcher.service, launcher.async_ = self.service, True
@@ -223,19 +194,26 @@ def _operation(environ: dict) -> str:
     return _query(environ, "request").lower() or "-"
 
 
-def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
-    """Build the WSGI application from the layered configuration."""
-    files = config_files(cfgfiles)
-    settings = load_settings(files)
+def create_app(cfgfiles: list[str | Path] | None = None, *,
+               catalogs: Mapping[str, LayerCatalog] | None = None) -> EdgeApp:
+    """Build the WSGI application from the layered configuration.
+
+    `catalogs` (source name -> layer catalog) replaces the WMS capabilities catalogs, for
+    in-process tests; by default each configured source gets one.
+    """
+    parser = read_config(config_files(cfgfiles))
+    settings = Settings.from_parser(parser)
+    settings.output_path.mkdir(parents=True, exist_ok=True)
+    settings.work_path.mkdir(parents=True, exist_ok=True)
+    if settings.database.startswith("sqlite:///"):
+        Path(settings.database[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     if not logging.getLogger().handlers:  # gunicorn sends stderr to its error log
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    responses.install()
-    public_urls.install()
     jobs.install()
-    _configure_pywps(files, settings)
-    runtime = Runtime.build(settings)
+    pywps_compat.install(pywps_configuration(parser, settings))
+    runtime = Runtime.build(settings) if catalogs is None else Runtime(settings, catalogs)
     for name, catalog in runtime.catalogs.items():
         try:
             catalog.layers()

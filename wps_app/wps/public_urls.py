@@ -7,8 +7,9 @@ name and path the proxy publishes the service under. Headers from any other clie
 ignored.
 
 PyWPS reads both URLs from its global configuration, so they are overridden per request
-through a thread-local layer over pywps.configuration.get_config_value: correct with
-threaded workers too, and inherited by the forked process of an async job.
+through a thread-local layer that pywps_compat puts over
+pywps.configuration.get_config_value: correct with threaded workers too, and inherited by
+the forked process of an async job.
 """
 
 from __future__ import annotations
@@ -24,19 +25,11 @@ import pywps.configuration as pywps_config
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$")
 _PREFIX = re.compile(r"^(/(?!\.{1,2}(/|$))[A-Za-z0-9._~-]+)*$")  # no '.' or '..' segments
 _local = threading.local()
-_original_get_config_value = pywps_config.get_config_value
 
 
-def _get_config_value(section, option, default_value=""):
-    overrides = getattr(_local, "overrides", None)
-    if overrides and (section, option) in overrides:
-        return overrides[(section, option)]
-    return _original_get_config_value(section, option, default_value)
-
-
-def install() -> None:
-    """Route PyWPS's configuration reads through the per-request overrides (idempotent)."""
-    pywps_config.get_config_value = _get_config_value
+def current_overrides() -> dict[tuple[str, str], str] | None:
+    """The (section, key) -> value overrides of the request being served, if any."""
+    return getattr(_local, "overrides", None)
 
 
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -14,7 +14,6 @@ import io
 import re
 
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 
 
 class RejectedBody(Exception):
@@ -23,14 +22,6 @@ class RejectedBody(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-def parse_size(text: str) -> int:
-    """'1mb' -> 1048576 bytes; plain numbers are bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)\s*", text.lower())
-    if not match:
-        raise ValueError(f"not a size: {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 
 def read_checked_body(environ: dict, max_bytes: int) -> bytes:

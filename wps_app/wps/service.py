@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from urllib.parse import unquote
 
 from owslib.crs import Crs
-from pywps import Service
 from pywps.exceptions import (
     InvalidParameterValue,
     MissingParameterValue,
@@ -26,6 +25,7 @@ from pywps.exceptions import (
 from wps_app.core.errors import InvalidInput
 from wps_app.core.types import bbox_from_corners
 from wps_app.wps.exceptions import ServerBusyRetryLater
+from wps_app.wps.pywps_compat import CompatService
 
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
 # The WSGI environ key under which a process leaves the id of the job a request started
@@ -107,7 +107,7 @@ def _refuse_unknown(kind: str, asked, declared, process_id: str) -> None:
             )
 
 
-class EdgeService(Service):
+class EdgeService(CompatService):
     """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
 
     def call(self, http_request):
@@ -155,15 +155,8 @@ class EdgeService(Service):
                 "the job queue is full; please submit again later", "Identifier"
             ) from exc
 
-    def _parse_and_execute(self, process, wps_request, uuid):
-        # WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS 4.8.1
-        # returns every output. `process` is this request's own deep copy.
-        if wps_request.outputs and not wps_request.raw:
-            process.outputs = [o for o in process.outputs if o.identifier in wps_request.outputs]
-        return super()._parse_and_execute(process, wps_request, uuid)
-
     @staticmethod
-    def _check_occurs(source, inputs: Sequence) -> None:
+    def check_occurs(source, inputs: Sequence) -> None:
         if source.max_occurs is not None and len(inputs) > source.max_occurs:
             raise InvalidParameterValue(
                 f"{source.identifier} given {len(inputs)} times; at most {source.max_occurs}",
@@ -171,7 +164,7 @@ class EdgeService(Service):
             )
 
     def create_literal_inputs(self, source, inputs):
-        self._check_occurs(source, inputs)
+        self.check_occurs(source, inputs)
         for inpt in inputs:
             data = inpt.get("data")
             if data in (None, ""):
@@ -195,7 +188,7 @@ class EdgeService(Service):
             ) from exc
 
     def create_bbox_inputs(self, source, inputs):
-        self._check_occurs(source, inputs)
+        self.check_occurs(source, inputs)
         normalised = [
             {"data": normalise_bbox(inpt, source.identifier), "crs": CRS84_URN, "dimensions": 2}
             for inpt in inputs

@@ -1,0 +1,127 @@
+"""The WSGI app in-process (werkzeug's test client), with a stub layer catalog: routing,
+the WPS binding's refusals and the output folder, without any server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lxml import etree
+from werkzeug.test import Client
+
+from wps_app.core.errors import WmsUnavailable
+from wps_app.web.app import create_app
+
+NS = {"ows": "http://www.opengis.net/ows/1.1", "wps": "http://www.opengis.net/wps/1.0.0"}
+
+
+class StubCatalog:
+    """A layer catalog that answers from memory (or fails like an unreachable WMS)."""
+
+    def __init__(self, layers: dict[str, str] | None) -> None:
+        self._layers = layers
+
+    def _answer(self) -> dict[str, str]:
+        if self._layers is None:
+            raise WmsUnavailable("the WMS is not reachable (connection failed)")
+        return dict(self._layers)
+
+    def layers(self) -> dict[str, str]:
+        return self._answer()
+
+    def probe(self) -> dict[str, str]:
+        return self._answer()
+
+    def cached(self) -> dict[str, str]:
+        return dict(self._layers or {})
+
+
+def _app(tmp_path, layers: dict[str, str] | None):
+    config = tmp_path / "test.cfg"
+    config.write_text(
+        "[server]\n"
+        f"outputpath = {tmp_path / 'outputs'}\nworkdir = {tmp_path / 'work'}\n"
+        "[logging]\n"
+        f"database = sqlite:///{tmp_path / 'jobs.sqlite'}\n"
+        "[wms]\nurl = http://127.0.0.1:9/wms\ntimeout = 1\nretries = 0\n"
+    )
+    return create_app([config], catalogs={"sample": StubCatalog(layers)})
+
+
+@pytest.fixture
+def client(tmp_path):
+    return Client(_app(tmp_path, {"sample_city": "Sample city", "roads": "Roads"}))
+
+
+def _exception(response) -> tuple[str, str]:
+    doc = etree.fromstring(response.get_data())
+    exception = doc.find("ows:Exception", NS)
+    return exception.get("exceptionCode"), exception.get("locator")
+
+
+def test_capabilities_list_the_process(client):
+    response = client.get("/wps?service=WPS&request=GetCapabilities")
+    assert response.status_code == 200
+    doc = etree.fromstring(response.get_data())
+    assert doc.xpath("//wps:Process/ows:Identifier/text()", namespaces=NS) == [
+        "get_raster_process"]
+
+
+def test_describe_process_offers_the_catalogs_layers(client):
+    response = client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess"
+                          "&identifier=get_raster_process")
+    doc = etree.fromstring(response.get_data())
+    layers = doc.xpath("//Input[ows:Identifier='wms']//ows:Value/text()", namespaces=NS)
+    assert sorted(layers) == ["roads", "sample_city"]
+
+
+@pytest.mark.parametrize(("inputs", "code", "locator"), [
+    ("wms=nowhere;lat=45.5;lon=-73.5", "InvalidParameterValue", "wms"),
+    ("wms=sample_city;lat=45.5", "MissingParameterValue", "lon"),
+    ("wms=sample_city;lat=95;lon=-73.5", "InvalidParameterValue", "lat"),
+    ("wms=sample_city;lat=45.5;lon=-73.5;width=0", "InvalidParameterValue", "width"),
+    ("wms=sample_city;lat=45.5;lon=-73.5;source=elsewhere", "InvalidParameterValue",
+     "source"),
+])
+def test_bad_input_is_refused_with_its_locator(client, inputs, code, locator):
+    response = client.get("/wps?service=WPS&version=1.0.0&request=Execute"
+                          f"&identifier=get_raster_process&DataInputs={inputs}")
+    assert response.status_code == 400
+    assert _exception(response) == (code, locator)
+
+
+def test_unknown_layers_cannot_be_checked_without_capabilities(tmp_path):
+    client = Client(_app(tmp_path, None))
+    response = client.get("/wps?service=WPS&version=1.0.0&request=Execute"
+                          "&identifier=get_raster_process&DataInputs=wms=x;lat=45;lon=-73")
+    assert response.status_code == 503
+    assert _exception(response) == ("NoApplicableCode", "wms")
+
+
+def test_a_dtd_is_refused_before_parsing(client):
+    body = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>'
+    response = client.post("/wps", data=body, content_type="text/xml")
+    assert response.status_code == 400
+    assert _exception(response)[0] == "NoApplicableCode"
+
+
+def test_outputs_are_served_from_the_output_folder_only(client, tmp_path):
+    job = tmp_path / "outputs" / "job-1"
+    job.mkdir(parents=True)
+    (job / "sobel_x.tif").write_bytes(b"II*\x00rest")
+    (tmp_path / "secret.txt").write_text("no")
+    served = client.get("/outputs/job-1/sobel_x.tif")
+    assert served.status_code == 200 and served.get_data() == b"II*\x00rest"
+    assert served.headers["Content-Type"] == "image/tiff"
+    for path in ("/outputs/../secret.txt", "/outputs/job-1/../../secret.txt",
+                 "/outputs/job-1/missing.tif", "/elsewhere"):
+        assert client.get(path).status_code == 404, path
+
+
+@pytest.mark.parametrize(("layers", "status", "state"), [
+    ({"sample_city": "Sample"}, 200, "ok"), (None, 503, "unavailable")])
+def test_health_reports_each_source(tmp_path, layers, status, state):
+    response = Client(_app(tmp_path, layers)).get("/health")
+    assert response.status_code == status
+    body = json.loads(response.get_data())
+    assert body["status"] == state and body["sources"]["sample"]["status"] == state

@@ -1,0 +1,264 @@
+"""Every PyWPS replacement lives in pywps_compat, is checked at start-up, and shows the
+behaviour it exists for (one canary each)."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+from pathlib import Path
+
+import pytest
+import pywps
+import pywps.configuration as pywps_config
+import pywps.response.basic as pywps_basic
+from pywps import ComplexOutput, Format, LiteralInput
+from pywps.inout.storage.file import FileStorage
+from pywps.response.execute import ExecuteResponse
+from pywps.response.status import WPS_STATUS
+from werkzeug.test import Client
+
+from wps_app.settings import REPO_ROOT, Settings, read_config
+from wps_app.wps import public_urls, pywps_compat, responses
+from wps_app.wps.config import pywps_configuration
+
+COMPAT = REPO_ROOT / "wps_app" / "wps" / "pywps_compat.py"
+
+
+@pytest.fixture
+def installed(tmp_path):
+    """PyWPS configured as the app configures it, on temporary folders."""
+    parser = read_config([REPO_ROOT / "pywps.cfg"], {
+        "WPS_SERVER_OUTPUTPATH": str(tmp_path / "out"), "WPS_SERVER_WORKDIR": str(tmp_path),
+        "WPS_LOGGING_DATABASE": f"sqlite:///{tmp_path / 'jobs.sqlite'}",
+        "WPS_WMS_URL": "http://127.0.0.1:9/wms?key=a%20b"})
+    config = pywps_configuration(parser, Settings.from_parser(parser))
+    pywps_compat.install(config)
+    return config
+
+
+# --- the table and the start-up check ---------------------------------------------------
+
+def test_every_replacement_is_explained_and_resolves():
+    targets = [r.target for r in pywps_compat.REPLACEMENTS]
+    assert len(targets) == len(set(targets))
+    for replacement in pywps_compat.REPLACEMENTS:
+        assert replacement.why and replacement.by
+    pywps_compat.check()
+
+
+def test_another_pywps_version_refuses_to_start(monkeypatch):
+    monkeypatch.setattr(pywps, "__version__", "4.9.0")
+    with pytest.raises(RuntimeError, match="4.9.0"):
+        pywps_compat.check()
+
+
+def test_a_changed_signature_refuses_to_start(monkeypatch):
+    changed = pywps_compat.Replacement("pywps.app.Process:Process._run_async", "x", "y",
+                                       "(self, wps_request)")
+    monkeypatch.setattr(pywps_compat, "REPLACEMENTS", (*pywps_compat.REPLACEMENTS, changed))
+    with pytest.raises(RuntimeError, match="_run_async"):
+        pywps_compat.check()
+
+
+def test_a_missing_target_refuses_to_start(monkeypatch):
+    gone = pywps_compat.Replacement("pywps.dblog:no_such_function", "x", "y")
+    monkeypatch.setattr(pywps_compat, "REPLACEMENTS", (gone,))
+    with pytest.raises(RuntimeError, match="no_such_function"):
+        pywps_compat.check()
+
+
+def _pywps_bound_names(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "pywps":
+            names |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.asname or alias.name.split(".")[0] for alias in node.names
+                      if alias.name.split(".")[0] == "pywps"}
+    return names
+
+
+def _pywps_private_names() -> set[str]:
+    names = set()
+    for cls in (pywps.Process, pywps.Service, ExecuteResponse, FileStorage):
+        for klass in cls.__mro__:
+            names |= {n for n in vars(klass) if n.startswith("_") and not n.startswith("__")}
+    return names
+
+
+def test_no_other_module_patches_pywps():
+    """Outside pywps_compat: no assignment to a PyWPS module or class attribute, and no
+    override of a PyWPS name starting with '_'."""
+    private = _pywps_private_names()
+    for path in [*(REPO_ROOT / "wps_app").rglob("*.py"), *(REPO_ROOT / "processes").rglob("*.py")]:
+        if path == COMPAT:
+            continue
+        tree = ast.parse(path.read_text())
+        bound = _pywps_bound_names(tree)
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])
+            for target in targets:
+                root = target
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                assert not (isinstance(target, ast.Attribute) and isinstance(root, ast.Name)
+                            and root.id in bound), f"{path.name}:{node.lineno} assigns PyWPS"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setattr":
+                raise AssertionError(f"{path.name}:{node.lineno} uses setattr")
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef):
+                        assert item.name not in private, f"{path.name}: {item.name}"
+
+
+# --- one canary per replacement ---------------------------------------------------------
+
+def test_config_values_are_read_as_given(installed):
+    assert pywps_config.get_config_value("wms", "url") == "http://127.0.0.1:9/wms?key=a%20b"
+    assert pywps_config.CONFIG is installed
+
+
+def test_public_urls_follow_a_trusted_proxy(installed):
+    trusted = public_urls.parse_networks("127.0.0.1")
+    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "maps.example:8443",
+               "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PREFIX": "/geo"}
+    before = pywps_config.get_config_value("server", "url")
+    with public_urls.serving(environ, trusted):
+        assert pywps_config.get_config_value("server", "url") == "https://maps.example:8443/geo/wps"
+        assert pywps_config.get_config_value("server", "outputurl") == (
+            "https://maps.example:8443/geo/outputs/")
+    assert pywps_config.get_config_value("server", "url") == before
+
+
+def test_one_template_environment_with_our_templates_first(installed):
+    first, second = pywps_basic.RelEnvironment(), pywps_basic.RelEnvironment()
+    assert first is second is responses.shared_environment()
+    template = first.get_template("1.0.0/execute/main.xml")
+    assert Path(template.filename).is_relative_to(responses.TEMPLATES)
+    assert pywps_basic.PackageLoader("pywps", "templates") is None
+
+
+def test_status_documents_are_replaced_never_rewritten_in_place(installed, tmp_path):
+    storage = FileStorage(str(tmp_path), "http://127.0.0.1:9/outputs/")
+    storage.write("<old/>", "job.xml")
+    inode = os.stat(tmp_path / "job.xml").st_ino
+    with open(tmp_path / "job.xml") as reader:  # a client in the middle of a read
+        storage.write("<new/>", "job.xml")
+        assert reader.read() == "<old/>"
+    assert (tmp_path / "job.xml").read_text() == "<new/>"
+    assert os.stat(tmp_path / "job.xml").st_ino != inode
+    assert [p.name for p in tmp_path.iterdir()] == ["job.xml"]
+
+
+class _Response:
+    """Just what _update_status_doc reads, counting the renders."""
+
+    def __init__(self, stored: bool, status, raw: bool) -> None:
+        self.store_status_file, self.status, self.renders = stored, status, 0
+        self.wps_request = type("Request", (), {"raw": raw})()
+
+    def _construct_doc(self):
+        self.renders += 1
+        return "<doc/>", "text/xml"
+
+
+@pytest.mark.parametrize(("stored", "status", "raw", "renders"), [
+    (True, WPS_STATUS.STARTED, False, 1),    # async: every change is stored
+    (False, WPS_STATUS.STARTED, False, 0),   # sync progress: nobody reads it
+    (False, WPS_STATUS.SUCCEEDED, False, 1),  # sync end: the response itself
+    (False, WPS_STATUS.SUCCEEDED, True, 0),  # a raw output is sent as it is
+])
+def test_status_documents_render_only_when_read(installed, stored, status, raw, renders):
+    response = _Response(stored, status, raw)
+    ExecuteResponse._update_status_doc(response)
+    assert response.renders == renders
+
+
+class _TwoOutputs(pywps_compat.CompatProcess):
+    """A tiny process: two text outputs, records its job hooks."""
+
+    hooks: list = []
+
+    def __init__(self):
+        super().__init__(self._handler, identifier="two", title="Two", version="1",
+                         inputs=[LiteralInput("x", "x", data_type="string")],
+                         outputs=[ComplexOutput("a", "A", supported_formats=[Format("text/plain")]),
+                                  ComplexOutput("b", "B", supported_formats=[Format("text/plain")])],
+                         store_supported=True, status_supported=True)
+
+    def _handler(self, request, response):
+        for identifier, text in (("a", "first"), ("b", "second")):
+            if identifier in response.outputs:  # only the outputs the request asked for
+                response.outputs[identifier].data = text
+        return response
+
+    def job_accepted(self, job_id):
+        self.hooks.append(("accepted", job_id))
+
+    def job_running(self, job_id, workdir):
+        self.hooks.append(("running", job_id))
+
+
+def _execute(client, outputs: list[str], asynchronous: bool = False):
+    """POST an Execute of `two` asking for `outputs` in a ResponseDocument."""
+    listed = "".join(
+        f'<wps:Output asReference="{str(asynchronous).lower()}">'
+        f"<ows:Identifier>{o}</ows:Identifier></wps:Output>" for o in outputs)
+    flags = ' storeExecuteResponse="true" status="true"' if asynchronous else ""
+    body = (
+        '<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0"'
+        ' xmlns:ows="http://www.opengis.net/ows/1.1"><ows:Identifier>two</ows:Identifier>'
+        "<wps:DataInputs><wps:Input><ows:Identifier>x</ows:Identifier><wps:Data>"
+        "<wps:LiteralData>1</wps:LiteralData></wps:Data></wps:Input></wps:DataInputs>"
+        f"<wps:ResponseForm><wps:ResponseDocument{flags}>{listed}</wps:ResponseDocument>"
+        "</wps:ResponseForm></wps:Execute>")
+    return client.post("/", data=body, content_type="text/xml")
+
+
+def test_a_response_document_returns_only_the_outputs_it_lists(installed, monkeypatch):
+    monkeypatch.setattr(pywps.dblog, "get_process_counts",
+                        lambda: pytest.fail("a sync request consulted the job store"))
+    client = Client(pywps_compat.CompatService([_TwoOutputs()]))
+    doc = _execute(client, ["b"]).get_data(as_text=True)
+    assert "second" in doc and "first" not in doc
+
+
+def test_sync_requests_skip_admission_and_job_hooks(installed, monkeypatch):
+    monkeypatch.setattr(pywps.dblog, "get_process_counts",
+                        lambda: pytest.fail("a sync request consulted the job store"))
+    _TwoOutputs.hooks = []
+    client = Client(pywps_compat.CompatService([_TwoOutputs()]))
+    assert "first" in _execute(client, ["a", "b"]).get_data(as_text=True)
+    assert _TwoOutputs.hooks == []
+
+
+def test_async_jobs_are_announced_before_they_run(installed, monkeypatch):
+    """_run_async calls job_accepted before the job starts; _run_process calls
+    job_running in the process that runs it."""
+    started = []
+
+    class Launcher:
+        def __init__(self, process, wps_request, wps_response):
+            self.args = (process, wps_request, wps_response)
+
+        def start(self):
+            started.append(list(_TwoOutputs.hooks))
+            process, wps_request, wps_response = self.args
+            process._run_process(wps_request, wps_response)  # what the fork would run
+
+    import pywps.processing
+    monkeypatch.setattr(pywps.processing, "Process", Launcher)
+    monkeypatch.setattr(pywps.dblog, "get_process_counts", lambda: (0, 0))
+    _TwoOutputs.hooks = []
+    client = Client(pywps_compat.CompatService([_TwoOutputs()]))
+    _execute(client, ["a", "b"], asynchronous=True)
+    job = [h[1] for h in _TwoOutputs.hooks]
+    assert [h[0] for h in _TwoOutputs.hooks] == ["accepted", "running"] and len(set(job)) == 1
+    assert started == [[("accepted", job[0])]]
+
+
+def test_the_installed_configuration_is_a_plain_parser(installed):
+    assert isinstance(installed, configparser.ConfigParser)
+    assert installed.get("wms", "url", raw=False).endswith("%20b")
