@@ -182,10 +182,11 @@ class _TwoOutputs(pywps_compat.CompatProcess):
     hooks: list = []
 
     def __init__(self):
+        text = [Format("text/plain")]
         super().__init__(self._handler, identifier="two", title="Two", version="1",
                          inputs=[LiteralInput("x", "x", data_type="string")],
-                         outputs=[ComplexOutput("a", "A", supported_formats=[Format("text/plain")]),
-                                  ComplexOutput("b", "B", supported_formats=[Format("text/plain")])],
+                         outputs=[ComplexOutput("a", "A", supported_formats=text),
+                                  ComplexOutput("b", "B", supported_formats=text)],
                          store_supported=True, status_supported=True)
 
     def _handler(self, request, response):
