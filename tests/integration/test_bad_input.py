@@ -167,6 +167,35 @@ CASES = [
     ("external entity (http)", raw(XXE_HTTP), "NoApplicableCode", ""),
     ("billion laughs", raw(BILLION_LAUGHS), "NoApplicableCode", ""),
     ("deep nesting", raw(DEEP), "NoApplicableCode", ""),
+    # strict literals: ASCII digits as XML Schema types write them, booleans exactly
+    ("width in fullwidth digits", execute_kvp(OK_INPUTS + ";width=\uff11\uff12"),
+     "InvalidParameterValue", "width"),
+    ("width in Arabic-Indic digits", xml([LAYER, *POINT, literal("width", "\u0661\u0662")]),
+     "InvalidParameterValue", "width"),
+    ("lat with an underscore", execute_kvp("wms=sample_city;lat=4_5;lon=-73.4935"),
+     "InvalidParameterValue", "lat"),
+    ("lon in fullwidth digits", xml([LAYER, literal("lat", 45), literal("lon", "\uff17\uff13")]),
+     "InvalidParameterValue", "lon"),
+    ("bbox in fullwidth digits",
+     execute_kvp("wms=sample_city;bbox=\uff14\uff15,-73.5,45.56,-73.49,EPSG:4326"),
+     "InvalidParameterValue", "bbox"),
+    ("cog maybe", execute_kvp(OK_INPUTS + ";cog=maybe"), "InvalidParameterValue", "cog"),
+    ("cog emoji", xml([LAYER, *POINT, literal("cog", "\U0001f600")]), "InvalidParameterValue",
+     "cog"),
+    ("cog NUL", execute_kvp(OK_INPUTS + ";cog=%00"), "InvalidParameterValue", "cog"),
+    # one request format per endpoint: WPS XML by POST, nothing else
+    ("declared UTF-7", raw(b'<?xml version="1.0" encoding="UTF-7"?>'
+                           + BILLION_LAUGHS.split("?>", 1)[1].encode("utf-7")),
+     "NoApplicableCode", ""),
+    ("UTF-16", raw(('<?xml version="1.0" encoding="UTF-16"?>'
+                    + execute_body([LAYER, *POINT], raw_output())).encode("utf-16")),
+     "NoApplicableCode", ""),
+    ("no namespace", raw(execute_body([LAYER, *POINT], raw_output()).replace(
+        ' xmlns:wps="http://www.opengis.net/wps/1.0.0"', "").replace("wps:", "")),
+     "NoApplicableCode", ""),
+    ("JSON execute", {"method": "POST", "content_type": "application/json",
+                      "body": '{"identifier": "get_raster_process", "inputs": {}}'},
+     "NoApplicableCode", ""),
     ("body over the maximum size", raw(b"<x>" + b" " * (1024 * 1024 + 10) + b"</x>"),
      "NoApplicableCode", ""),
 ]
@@ -177,7 +206,8 @@ def send(wps, request: dict) -> requests.Response:
         return requests.get(wps.url, params=request["params"], timeout=60)
     body = request["body"]
     return requests.post(wps.url, data=body.encode() if isinstance(body, str) else body,
-                         headers={"Content-Type": "text/xml"}, timeout=60)
+                         headers={"Content-Type": request.get("content_type", "text/xml")},
+                         timeout=60)
 
 
 def test_the_table_is_large_enough():

@@ -31,7 +31,18 @@ CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
 # The WSGI environ key under which a process leaves the id of the job a request started
 # (the app's request log line names it).
 JOB_ID_ENVIRON_KEY = "wps_edge.job_id"
-_INTEGER = re.compile(r"[+-]?\d+")
+# Literal values as XML Schema writes them, ASCII only: Python's int() and float() would
+# also take "１２", "١٢" or "1_0", and PyWPS reads any non-false text as boolean true.
+_LEXICAL = {
+    "integer": re.compile(r"[+-]?[0-9]+", re.ASCII),
+    "float": re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII),
+    "boolean": re.compile(r"true|false|1|0"),
+}
+_LEXICAL_HINT = {
+    "integer": "a whole number in ASCII digits",
+    "float": "a decimal number in ASCII digits (e.g. 45.5 or -7.3e1)",
+    "boolean": "true, false, 1 or 0",
+}
 
 
 def _owslib_swapped(crs: str | None) -> bool:
@@ -44,6 +55,8 @@ def _parse_kvp_bbox(text: str) -> tuple[list[float], str | None]:
     parts = [p.strip() for p in str(text).split(",")]
     if len(parts) < 4:
         raise InvalidInput("bbox needs four numbers: lower corner, upper corner[, crs]", "bbox")
+    if not all(_LEXICAL["float"].fullmatch(p) for p in parts[:4]):
+        raise InvalidInput("bbox corners must be decimal numbers in ASCII digits", "bbox")
     numbers = [float(p) for p in parts[:4]]
     return numbers, (parts[4] if len(parts) > 4 and parts[4] else None)
 
@@ -169,10 +182,12 @@ class EdgeService(CompatService):
             data = inpt.get("data")
             if data in (None, ""):
                 raise MissingParameterValue(f"{source.identifier} is empty", source.identifier)
-            if source.data_type == "integer" and not _INTEGER.fullmatch(str(data).strip()):
-                # PyWPS would turn "12.5" into 12 without a word
+            lexical = _LEXICAL.get(source.data_type)
+            if lexical is not None and not lexical.fullmatch(str(data).strip()):
+                # PyWPS would turn "12.5" into 12, or "maybe" into true, without a word
                 raise InvalidParameterValue(
-                    f"{source.identifier} must be a whole number", source.identifier
+                    f"{source.identifier} must be {_LEXICAL_HINT[source.data_type]}",
+                    source.identifier,
                 )
         try:
             return super().create_literal_inputs(source, inputs)
