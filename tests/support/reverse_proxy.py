@@ -34,9 +34,15 @@ class ReverseProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
                 if forward_headers:
-                    headers.update({"X-Forwarded-Proto": "http",
-                                    "X-Forwarded-Host": f"127.0.0.1:{proxy.port}",
-                                    "X-Forwarded-Prefix": proxy.prefix})
+                    # Appended to what the client sent, as chained proxies do: the
+                    # right-most value is the one this (trusted) proxy vouches for.
+                    ours = {"X-Forwarded-Proto": "http",
+                            "X-Forwarded-Host": f"127.0.0.1:{proxy.port}",
+                            "X-Forwarded-Prefix": proxy.prefix}
+                    for key, value in ours.items():
+                        sent = [v for k, v in headers.items() if k.lower() == key.lower()]
+                        headers = {k: v for k, v in headers.items() if k.lower() != key.lower()}
+                        headers[key] = ", ".join([*sent, value])
                 upstream = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
                 upstream.request(self.command, self.path[len(proxy.prefix):], body, headers)
                 answer = upstream.getresponse()

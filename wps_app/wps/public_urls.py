@@ -49,13 +49,15 @@ def forwarded_base(environ: dict, trusted: tuple) -> str | None:
         return None
     if not any(peer in network for network in trusted):
         return None
-    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0].strip()
+    # Of several values, the right-most is the one the nearest (trusted) proxy added; the
+    # ones before it came from whoever talked to that proxy (werkzeug's ProxyFix, x_host=1).
+    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[-1].strip()
     if not host or not _HOST.match(host):
         return None
-    proto = environ.get("HTTP_X_FORWARDED_PROTO", "http").split(",")[0].strip().lower()
+    proto = environ.get("HTTP_X_FORWARDED_PROTO", "http").split(",")[-1].strip().lower()
     if proto not in ("http", "https"):
         return None
-    prefix = environ.get("HTTP_X_FORWARDED_PREFIX", "").strip().rstrip("/")
+    prefix = environ.get("HTTP_X_FORWARDED_PREFIX", "").split(",")[-1].strip().rstrip("/")
     if not _PREFIX.match(prefix):
         return None
     return f"{proto}://{host}{prefix}"
