@@ -15,6 +15,9 @@ import pywps.configuration as pywps_config
 from wps_app import __version__
 from wps_app.settings import Settings
 
+# PyWPS's own capabilities defaults that would describe PyWPS, not this service.
+_PLACEHOLDERS = {("metadata:main", "identification_keywords")}
+
 
 def pywps_configuration(parser: configparser.ConfigParser,
                         settings: Settings) -> configparser.ConfigParser:
@@ -26,8 +29,11 @@ def pywps_configuration(parser: configparser.ConfigParser,
     for section in defaults.sections():
         config.add_section(section)
         for key in defaults.options(section):
-            if key not in environment:
-                config.set(section, key, defaults.get(section, key, raw=True))
+            if key in environment or (section, key) in _PLACEHOLDERS:
+                continue
+            if section == "metadata:main" and key.startswith(("contact_", "provider_")):
+                continue  # PyWPS's "Lastname, Firstname" placeholders; ours or nothing
+            config.set(section, key, defaults.get(section, key, raw=True))
     for section in parser.sections():
         if not config.has_section(section):
             config.add_section(section)

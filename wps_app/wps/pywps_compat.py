@@ -16,6 +16,7 @@ import configparser
 import importlib
 import inspect
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ import pywps
 import pywps.configuration as pywps_config
 import pywps.response.basic as pywps_basic
 from pywps import Process, Service
+from pywps.exceptions import NoApplicableCode
 from pywps.inout.storage.file import FileStorage
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
@@ -69,6 +71,10 @@ REPLACEMENTS: tuple[Replacement, ...] = (
         "pywps.response.execute:ExecuteResponse._update_status_doc", "_update_status_doc",
         "PyWPS renders the status document at every progress update of a sync request, and "
         "renders (base64-encodes) a raw output nobody reads as XML.", "(self)"),
+    Replacement(
+        "pywps.exceptions:NoApplicableCode.get_response", "_exception_response",
+        "PyWPS writes its version into every ExceptionReport (<!-- PyWPS 4.8.1 -->): "
+        "nothing about the stack is told to clients.", "(self, environ=None)"),
     Replacement(
         "pywps.app.Service:Service._parse_and_execute", "CompatService._parse_and_execute",
         "WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS returns "
@@ -122,6 +128,7 @@ def check() -> None:
 # --- the replacements -------------------------------------------------------------------
 
 _ORIGINALS = {
+    "pywps.exceptions:NoApplicableCode.get_response": NoApplicableCode.get_response,
     "pywps.configuration:get_config_value": pywps_config.get_config_value,
     "pywps.inout.storage.file:FileStorage.write": FileStorage.write,
     "pywps.response.execute:ExecuteResponse._update_status_doc":
@@ -134,6 +141,16 @@ def _get_config_value(section, option, default_value=""):
     if overrides and (section, option) in overrides:
         return overrides[(section, option)]
     return _ORIGINALS["pywps.configuration:get_config_value"](section, option, default_value)
+
+
+_VERSION_COMMENT = re.compile(rb"<!--\s*PyWPS[^>]*-->\s*")
+
+
+def _exception_response(self, environ=None):
+    """NoApplicableCode.get_response without the library's version comment."""
+    response = _ORIGINALS["pywps.exceptions:NoApplicableCode.get_response"](self, environ)
+    response.set_data(_VERSION_COMMENT.sub(b"", response.get_data()))
+    return response
 
 
 def _shared_environment_factory(**_kwargs):
@@ -213,3 +230,4 @@ def install(config: configparser.ConfigParser) -> None:
     pywps_basic.PackageLoader = lambda *_args, **_kwargs: None
     FileStorage.write = _atomic_write
     ExecuteResponse._update_status_doc = _update_status_doc
+    NoApplicableCode.get_response = _exception_response

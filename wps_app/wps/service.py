@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
+from lxml import etree
 from owslib.crs import Crs
 from pywps.exceptions import (
     InvalidParameterValue,
@@ -28,6 +29,7 @@ from wps_app.wps.exceptions import ServerBusyRetryLater
 from wps_app.wps.pywps_compat import CompatService
 
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
+_PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True)
 # The WSGI environ key under which a process leaves the id of the job a request started
 # (the app's request log line names it).
 JOB_ID_ENVIRON_KEY = "wps_edge.job_id"
@@ -120,10 +122,45 @@ def _refuse_unknown(kind: str, asked, declared, process_id: str) -> None:
             )
 
 
+def _requested_versions(http_request) -> tuple[str, list[str] | None, str | None]:
+    """(operation, AcceptVersions or None, version or None) of a GET or POST request."""
+    if http_request.method == "POST":
+        root = etree.fromstring(http_request.get_data(), _PARSER)  # checked by the guard
+        # wps:AcceptVersions in the WPS 1.0.0 schema; ows: as PyWPS reads it
+        accepted = [(v.text or "").strip() for v in root.xpath(
+            "*[local-name()='AcceptVersions']/*[local-name()='Version']")]
+        return etree.QName(root).localname.lower(), accepted or None, root.get("version")
+    args = {key.lower(): value for key, value in http_request.args.items()}
+    accepted = args.get("acceptversions")
+    return ((args.get("request") or "").lower(),
+            [v.strip() for v in accepted.split(",")] if accepted else None, args.get("version"))
+
+
+def refuse_other_versions(http_request):
+    """The exception for a request that asks for anything but WPS 1.0.0, else None.
+
+    PyWPS also answers 2.0.0 (with templates it does not fill); this service advertises and
+    serves 1.0.0 only (OGC API - Processes is its modern binding).
+    """
+    operation, accepted, version = _requested_versions(http_request)
+    if operation == "getcapabilities":
+        if accepted is not None and "1.0.0" not in accepted:
+            return VersionNegotiationFailed(
+                "this service speaks WPS 1.0.0 only; AcceptVersions must include 1.0.0",
+                "AcceptVersions")
+    elif version not in (None, "", "1.0.0"):
+        return InvalidParameterValue(f"version {version[:20]!r} is not served; use 1.0.0",
+                                     "version")
+    return None
+
+
 class EdgeService(CompatService):
     """pywps.Service that refuses unknown, repeated and malformed inputs up front."""
 
     def call(self, http_request):
+        refusal = refuse_other_versions(http_request)
+        if refusal is not None:
+            return refusal
         response = super().call(http_request)
         # VersionNegotiationFailed is GetCapabilities's answer to AcceptVersions; a wrong
         # `version` on DescribeProcess or Execute is an invalid parameter value (OGC 05-007r7).

@@ -1,0 +1,66 @@
+"""Only WPS 1.0.0 is advertised and served, and responses say nothing about the stack."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from lxml import etree
+from schemas.validate import validate
+from wpsclient import NS, exception_of, get, post
+
+GET_CAPABILITIES_2 = (
+    '<wps:GetCapabilities xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+    'xmlns:ows="http://www.opengis.net/ows/1.1" service="WPS">'
+    "<wps:AcceptVersions><ows:Version>2.0.0</ows:Version></wps:AcceptVersions>"
+    "</wps:GetCapabilities>")
+
+
+def test_capabilities_advertise_1_0_0_only(wps):
+    doc = etree.fromstring(get(wps.url, request="GetCapabilities").content)
+    assert doc.xpath("//ows:ServiceTypeVersion/text()", namespaces=NS) == ["1.0.0"]
+
+
+@pytest.mark.parametrize("accept", ["2.0.0", "2.0.0,3.0.0"])
+def test_accepting_2_0_0_alone_fails_negotiation(wps, accept):
+    answer = get(wps.url, request="GetCapabilities", AcceptVersions=accept)
+    assert answer.status_code == 400
+    assert exception_of(answer)[0] == "VersionNegotiationFailed"
+    assert validate(answer.content) == []
+
+
+def test_accepting_2_0_0_by_post_fails_negotiation(wps):
+    answer = post(wps.url, GET_CAPABILITIES_2)
+    assert answer.status_code == 400
+    assert exception_of(answer)[0] == "VersionNegotiationFailed"
+
+
+def test_1_0_0_among_others_is_negotiated(wps):
+    answer = get(wps.url, request="GetCapabilities", AcceptVersions="2.0.0,1.0.0")
+    assert answer.status_code == 200 and etree.fromstring(answer.content).get("version") == (
+        "1.0.0")
+
+
+@pytest.mark.parametrize("operation", ["DescribeProcess", "Execute"])
+def test_version_2_0_0_is_not_served(wps, operation):
+    answer = requests.get(wps.url, timeout=30, params={
+        "service": "WPS", "version": "2.0.0", "request": operation,
+        "identifier": "get_raster_process", "DataInputs": "wms=sample_city;lat=45.554;"
+                                                          "lon=-73.4935"})
+    assert answer.status_code == 400
+    assert exception_of(answer)[:2] == ("InvalidParameterValue", "version")
+    assert b"process.identifier" not in answer.content
+
+
+@pytest.mark.parametrize("params", [
+    {"request": "GetCapabilities"},
+    {"request": "DescribeProcess", "version": "1.0.0", "identifier": "get_raster_process"},
+    {"request": "DescribeProcess", "version": "1.0.0", "identifier": "nope"},
+    {"request": "Frobnicate"},
+])
+def test_no_library_versions_or_placeholders_in_responses(wps, params):
+    content = get(wps.url, **params).content
+    assert b"PyWPS" not in content.split(b">", 2)[1]  # no <!-- PyWPS x.y.z --> comment
+    assert b"<!--" not in content
+    for placeholder in (b"Lastname", b"Firstname", b"Organization Name", b"pywps.org",
+                        b"+xx-xxx"):
+        assert placeholder not in content
