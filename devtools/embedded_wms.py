@@ -35,8 +35,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _lighttpd_conf(rundir: Path, port: int, mapserv: str, max_procs: int, bind: str) -> str:
+    # The document root is an empty folder: lighttpd serves nothing but the FastCGI path,
+    # never its own configuration or logs (they live in rundir).
     return f"""
-server.document-root = "{rundir}"
+server.document-root = "{rundir}/empty"
 server.bind = "{bind}"
 server.port = {port}
 server.modules = ("mod_fastcgi")
@@ -77,14 +79,24 @@ class EmbeddedWms:
         return f"http://127.0.0.1:{self.port}{WMS_PATH}"
 
     def stop(self) -> None:
-        """Stop lighttpd and its MapServer FastCGI children."""
+        """Stop lighttpd and its MapServer FastCGI children: lighttpd leaves the children
+        it spawned running, so the whole process group (its own session) is signalled."""
+        group = self.process.pid
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            _signal_group(group, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                _signal_group(group, signal.SIGKILL)
                 self.process.wait()
+        _signal_group(group, signal.SIGKILL)  # any FastCGI child still alive
+
+
+def _signal_group(group: int, signum: int) -> None:
+    try:
+        os.killpg(group, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def start(
@@ -108,7 +120,7 @@ def start(
             raise RuntimeError(f"{binary} not found: install lighttpd and cgi-mapserver")
     port = port or free_port()
     rundir = Path(rundir or REPO_ROOT / "var" / f"wms-{port}").resolve()
-    rundir.mkdir(parents=True, exist_ok=True)
+    (rundir / "empty").mkdir(parents=True, exist_ok=True)
     (rundir / "mapserver.conf").write_text(_mapserver_conf(Path(mapfile).resolve()))
     conf = rundir / "lighttpd.conf"
     conf.write_text(_lighttpd_conf(rundir, port, mapserv, max_procs, bind))
