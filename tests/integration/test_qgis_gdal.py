@@ -7,8 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import rasterio
 import requests
+from rasterio.windows import Window
 from rasters import execute_bbox, gdalinfo
 from reference import aligned
 
@@ -79,3 +82,34 @@ def test_gdalinfo_by_url(job):
     info = gdalinfo("/vsicurl/" + job["refs"]["geotiff"])
     assert info["bands"][0]["type"] == "Float32"
     assert 'ID["EPSG",4326]' in info["coordinateSystem"]["wkt"]
+
+
+@pytest.fixture(scope="module")
+def large_job(wps, sample):
+    """A GeoTIFF of several megabytes, by reference: GDAL reads it by HTTP ranges."""
+    bounds = aligned(sample, 900, 900, 1536, 1536)
+    refs = execute_bbox(wps, bounds, 1536, 1536, "sobel_x")
+    return bounds, refs["geotiff"]
+
+
+def test_gdal_reads_a_window_of_a_large_output_by_url(large_job, tmp_path):
+    """gdal_translate over /vsicurl/ gets exactly the pixels of the downloaded file."""
+    bounds, url = large_job
+    size = int(requests.head(url, timeout=30).headers["Content-Length"])
+    assert size > 2 * 1024 * 1024
+    window = tmp_path / "window.tif"
+    subprocess.run(["gdal_translate", "-q", "-srcwin", "700", "650", "96", "64",
+                    "/vsicurl/" + url, str(window)], check=True, timeout=120,
+                   env=dict(os.environ, CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif"))
+    whole = tmp_path / "whole.tif"
+    whole.write_bytes(requests.get(url, timeout=60).content)
+    with rasterio.open(window) as part, rasterio.open(whole) as full:
+        expected = full.read(1, window=Window(700, 650, 96, 64))
+        assert np.array_equal(part.read(1), expected, equal_nan=True)
+        assert part.crs.to_epsg() == 4326
+
+
+def test_qgis_adds_a_large_output_by_url(large_job, tmp_path):
+    bounds, url = large_job
+    (layer,) = run_qgis(["/vsicurl/" + url], tmp_path)
+    assert_placed(layer, bounds, (1536, 1536))

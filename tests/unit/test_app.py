@@ -112,7 +112,7 @@ def test_outputs_are_served_from_the_output_folder_only(client, tmp_path):
     (tmp_path / "secret.txt").write_text("no")
     served = client.get("/outputs/job-1/sobel_x.tif")
     assert served.status_code == 200 and served.get_data() == b"II*\x00rest"
-    assert served.headers["Content-Type"] == "image/tiff"
+    assert served.headers["Content-Type"] == "image/tiff; application=geotiff"
     for path in ("/outputs/../secret.txt", "/outputs/job-1/../../secret.txt",
                  "/outputs/job-1/missing.tif", "/elsewhere"):
         assert client.get(path).status_code == 404, path
@@ -125,3 +125,55 @@ def test_health_reports_each_source(tmp_path, layers, status, state):
     assert response.status_code == status
     body = json.loads(response.get_data())
     assert body["status"] == state and body["sources"]["sample"]["status"] == state
+
+
+@pytest.fixture
+def output_file(tmp_path):
+    job = tmp_path / "outputs" / "job-2"
+    job.mkdir(parents=True)
+    data = bytes(range(256)) * 64
+    (job / "big.tif").write_bytes(data)
+    return "/outputs/job-2/big.tif", data
+
+
+def test_single_ranges_are_answered_206(client, output_file):
+    """What GDAL's /vsicurl/ asks for: a byte range, answered with just those bytes."""
+    url, data = output_file
+    response = client.get(url, headers={"Range": "bytes=100-199"})
+    assert response.status_code == 206
+    assert response.get_data() == data[100:200]
+    assert response.headers["Content-Range"] == f"bytes 100-199/{len(data)}"
+    assert response.headers["Accept-Ranges"] == "bytes"
+    tail = client.get(url, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.get_data() == data[-10:]
+
+
+@pytest.mark.parametrize("ranges", ["bytes=0-9,20-29", "bytes=999999-", "bytes=abc"])
+def test_other_ranges_get_the_file_or_416_never_500(client, output_file, ranges):
+    url, data = output_file
+    response = client.get(url, headers={"Range": ranges})
+    assert response.status_code in (200, 416)
+    if response.status_code == 200:
+        assert response.get_data() == data
+
+
+def test_head_and_conditional_requests(client, output_file):
+    url, data = output_file
+    head = client.head(url)
+    assert head.status_code == 200 and head.get_data() == b""
+    assert int(head.headers["Content-Length"]) == len(data)
+    etag, modified = head.headers["ETag"], head.headers["Last-Modified"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+
+
+def test_browsers_may_read_ranges_across_origins(client, output_file):
+    headers = client.get(output_file[0], headers={"Range": "bytes=0-1"}).headers
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    exposed = {h.strip() for h in headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"Content-Range", "ETag"} <= exposed
+
+
+def test_a_name_no_file_system_holds_is_404(client):
+    assert client.get("/outputs/job-2/" + "x" * 300 + ".tif").status_code == 404
+    assert client.get("/outputs/" + "y" * 256 + "/a.tif").status_code == 404

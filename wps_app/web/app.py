@@ -11,7 +11,6 @@ import copy
 import io
 import json
 import logging
-import mimetypes
 import re
 import time
 from collections.abc import Mapping
@@ -20,9 +19,7 @@ from urllib.parse import parse_qsl
 
 from pywps.exceptions import NoApplicableCode
 from werkzeug.exceptions import NotFound
-from werkzeug.security import safe_join
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import wrap_file
 
 from processes import get_processes
 from wps_app import __version__
@@ -31,18 +28,13 @@ from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import store as jobs
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
+from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
 LOGGER = logging.getLogger(__name__)
 
-_CONTENT_TYPES = {
-    ".png": "image/png",
-    ".tif": "image/tiff",
-    ".xml": "text/xml",
-    ".pgw": "text/plain",
-}
 
 
 class EdgeApp:
@@ -73,26 +65,6 @@ class EdgeApp:
             refresh = getattr(process, "refresh_layers", None)
             if refresh is not None:
                 refresh(layers)
-
-    def _output(self, request: Request, relative: str) -> Response:
-        path = safe_join(str(self.settings.output_path), relative)
-        if path is None or "/." in "/" + relative or not Path(path).is_file():
-            raise NotFound()
-        name = Path(path).name
-        content_type = (
-            "application/xml"
-            if name.endswith(".aux.xml")
-            else _CONTENT_TYPES.get(Path(name).suffix)
-            or mimetypes.guess_type(name)[0]
-            or "application/octet-stream"
-        )
-        handle = open(path, "rb")
-        return Response(
-            wrap_file(request.environ, handle),
-            content_type=content_type,
-            direct_passthrough=True,
-            headers={"Content-Length": str(Path(path).stat().st_size)},
-        )
 
     def _health(self) -> Response:
         """Readiness: this worker answers and every configured WMS answers GetCapabilities
@@ -165,7 +137,8 @@ class EdgeApp:
             if path.endswith(".xml") and path.count("/") == 2:  # a status document
                 self._reap_jobs()
             try:
-                response = self._output(request, path[len("/outputs/") :])
+                response = serve_output(environ, self.settings.output_path,
+                                        path[len("/outputs/") :])
             except NotFound as exc:
                 response = exc.get_response(environ)
         elif path == "/health":
