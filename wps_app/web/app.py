@@ -28,6 +28,7 @@ from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import store as jobs
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
+from wps_app.web import logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
@@ -180,10 +181,7 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
     settings.work_path.mkdir(parents=True, exist_ok=True)
     if settings.database.startswith("sqlite:///"):
         Path(settings.database[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    if not logging.getLogger().handlers:  # gunicorn sends stderr to its error log
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    logs.configure()
     jobs.install()
     pywps_compat.install(pywps_configuration(parser, settings))
     runtime = Runtime.build(settings) if catalogs is None else Runtime(settings, catalogs)

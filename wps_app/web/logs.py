@@ -1,0 +1,54 @@
+"""Log lines a client cannot forge, and refusals that cost one line.
+
+Request paths and identifiers arrive percent-decoded: '%0a' in a URL would start a new,
+fake log line. Every message is written with control characters escaped (a newline
+becomes the two characters '\\n'), whoever logged it, PyWPS included; tracebacks, which
+come from the service itself, keep their lines.
+
+PyWPS logs every exception it creates with LOGGER.exception (an ERROR and a traceback, ~880
+bytes for a bad request). A client's mistake is not the server's error: records of 4xx
+exceptions are dropped, and the request line (INFO) says what was answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_CLIENT_EXCEPTION = re.compile(r"^Exception: code: 4\d\d,")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def escape(text: str) -> str:
+    """`text` with every control character written as a Python escape."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
+class EscapingFormatter(logging.Formatter):
+    """A Formatter that escapes control characters in the message itself."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = escape(record.message)
+        return super().formatMessage(record)
+
+
+class ClientErrorFilter(logging.Filter):
+    """Drops PyWPS's ERROR + traceback records for exceptions answered with HTTP 4xx."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _CLIENT_EXCEPTION.match(str(record.msg))
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Root handler with the escaping formatter (gunicorn sends stderr to its error log);
+    PyWPS's logger without client-error records. Idempotent."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format=FORMAT)
+    for handler in root.handlers:
+        if not isinstance(handler.formatter, EscapingFormatter):
+            handler.setFormatter(EscapingFormatter(FORMAT))
+    pywps_logger = logging.getLogger("PYWPS")
+    if not any(isinstance(f, ClientErrorFilter) for f in pywps_logger.filters):
+        pywps_logger.addFilter(ClientErrorFilter())
