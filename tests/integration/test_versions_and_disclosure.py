@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 from lxml import etree
 from schemas.validate import validate
-from wpsclient import NS, exception_of, get, post
+from wpsclient import (
+    NS,
+    document_output,
+    exception_of,
+    execute_body,
+    get,
+    literal,
+    post,
+    references,
+)
 
 GET_CAPABILITIES_2 = (
     '<wps:GetCapabilities xmlns:wps="http://www.opengis.net/wps/1.0.0" '
@@ -64,3 +75,17 @@ def test_no_library_versions_or_placeholders_in_responses(wps, params):
     for placeholder in (b"Lastname", b"Firstname", b"Organization Name", b"pywps.org",
                         b"+xx-xxx"):
         assert placeholder not in content
+
+
+def test_job_ids_and_output_folders_are_uuid4(wps):
+    """Job ids name status documents and output folders: they must not be guessable."""
+    inputs = [literal("wms", "sample_city"), literal("lat", 45.5541), literal("lon", -73.4936),
+              literal("width", 32), literal("height", 32)]
+    form = document_output(("geotiff", "image/tiff"))
+    folders = [references(post(wps.url, execute_body(inputs, form)))["geotiff"].rsplit("/", 2)[1]
+               for _ in range(2)]
+    status = etree.fromstring(post(wps.url, execute_body(inputs, form, store=True,
+                                                         status=True)).content)
+    job = status.get("statusLocation").rsplit("/", 1)[1].removesuffix(".xml")
+    ids = [uuid.UUID(value) for value in (*folders, job)]
+    assert [i.version for i in ids] == [4, 4, 4] and len(set(ids)) == 3

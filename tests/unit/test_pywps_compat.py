@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import configparser
 import os
+import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -258,6 +260,22 @@ def test_async_jobs_are_announced_before_they_run(installed, monkeypatch):
     job = [h[1] for h in _TwoOutputs.hooks]
     assert [h[0] for h in _TwoOutputs.hooks] == ["accepted", "running"] and len(set(job)) == 1
     assert started == [[("accepted", job[0])]]
+
+
+def test_job_ids_are_random(installed, monkeypatch):
+    """Each request's id (so its job, status document and output folder) is a uuid4."""
+    import pywps.processing
+
+    monkeypatch.setattr(pywps.processing, "Process", lambda **_kwargs: type(
+        "NotStarted", (), {"start": lambda self: None})())
+    monkeypatch.setattr(pywps.dblog, "get_process_counts", lambda: (0, 0))
+    client = Client(pywps_compat.CompatService([_TwoOutputs()]))
+    ids = []
+    for _ in range(3):
+        answer = _execute(client, ["a"], asynchronous=True).get_data(as_text=True)
+        location = re.search(r'statusLocation="[^"]*/([0-9a-f-]{36})\.xml"', answer)
+        ids.append(uuid.UUID(location.group(1)))
+    assert [i.version for i in ids] == [4, 4, 4] and len(set(ids)) == 3
 
 
 def test_the_installed_configuration_is_a_plain_parser(installed):

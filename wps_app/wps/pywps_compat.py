@@ -18,6 +18,7 @@ import inspect
 import os
 import re
 import tempfile
+import uuid
 from dataclasses import dataclass
 
 import pywps
@@ -75,6 +76,11 @@ REPLACEMENTS: tuple[Replacement, ...] = (
         "pywps.exceptions:NoApplicableCode.get_response", "_exception_response",
         "PyWPS writes its version into every ExceptionReport (<!-- PyWPS 4.8.1 -->): "
         "nothing about the stack is told to clients.", "(self, environ=None)"),
+    Replacement(
+        "pywps.app.Service:uuid", "_RandomJobIds()",
+        "PyWPS names jobs (and so output folders and status documents) by uuid1: MAC address, "
+        "time and a fixed clock sequence, guessable from a job submitted alongside; job ids "
+        "are uuid4."),
     Replacement(
         "pywps.app.Service:Service._parse_and_execute", "CompatService._parse_and_execute",
         "WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS returns "
@@ -151,6 +157,20 @@ def _exception_response(self, environ=None):
     response = _ORIGINALS["pywps.exceptions:NoApplicableCode.get_response"](self, environ)
     response.set_data(_VERSION_COMMENT.sub(b"", response.get_data()))
     return response
+
+
+class _RandomJobIds:
+    """Stands in for the `uuid` module inside pywps.app.Service, whose only use of it is
+    minting a request's id with uuid1(): here uuid1() is uuid4()."""
+
+    UUID = uuid.UUID
+
+    @staticmethod
+    def uuid1() -> uuid.UUID:
+        return uuid.uuid4()
+
+    def __getattr__(self, name: str):
+        return getattr(uuid, name)
 
 
 def _shared_environment_factory(**_kwargs):
@@ -231,3 +251,4 @@ def install(config: configparser.ConfigParser) -> None:
     FileStorage.write = _atomic_write
     ExecuteResponse._update_status_doc = _update_status_doc
     NoApplicableCode.get_response = _exception_response
+    importlib.import_module("pywps.app.Service").uuid = _RandomJobIds()
