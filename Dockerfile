@@ -1,11 +1,12 @@
 # Edge-filter WPS. Not built on the development machines (no Docker engine there); it
-# mirrors `make run`: the same requirements, sample data script and gunicorn command.
+# mirrors `make run`: the same requirements, sample data script, gunicorn.conf.py, nginx
+# front (deploy/nginx.conf.in) and retention cleanup, all run by `python -m wps_app.ops.serve`.
 FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv curl ca-certificates \
-      cgi-mapserver mapserver-bin lighttpd \
+      cgi-mapserver mapserver-bin lighttpd nginx \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --create-home --home-dir /home/wps wps
@@ -22,10 +23,11 @@ RUN python data/make_sample.py && mkdir -p /app/var /etc/wps \
 USER wps
 
 EXPOSE 5000
-# Readiness: the WPS answers and its WMS answers GetCapabilities.
+# Liveness through the front: the WPS answers.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD curl -fsS http://127.0.0.1:5000/health || exit 1
 
 # Mount your own configuration at /etc/wps/pywps.cfg (see README, "Configuration").
-CMD ["gunicorn", "wps_app.app:application", "--bind", "0.0.0.0:5000", \
-     "--workers", "2", "--timeout", "300", "--no-control-socket"]
+# nginx listens on 5000 and forwards to gunicorn on loopback; both stop on SIGTERM.
+CMD ["python", "-m", "wps_app.ops.serve", "--listen", "0.0.0.0:5000", \
+     "--app", "127.0.0.1:5001", "--rundir", "/app/var/front"]

@@ -7,10 +7,10 @@ WPS_PORT ?= 5000
 WMS_PORT ?= 8081
 WORKERS ?= 2
 SAMPLE := data/generated/sample_city.tif
-# MapServer + lighttpd serve the sample WMS; gdal-bin and QGIS check outputs in tests;
-# PostgreSQL is the optional shared job store.
+# MapServer + lighttpd serve the sample WMS; nginx is the service's front; gdal-bin and QGIS
+# check outputs in tests; PostgreSQL is the optional shared job store.
 DEBIAN_PACKAGES := python3-venv cgi-mapserver mapserver-bin lighttpd gdal-bin \
-	python3-qgis qgis-providers postgresql curl
+	python3-qgis qgis-providers postgresql curl nginx
 
 .DEFAULT_GOAL := help
 .PHONY: help system-deps venv sample run test bench lint clean docker-build
@@ -48,18 +48,7 @@ $(SAMPLE): data/make_sample.py | $(VENV)/.installed
 sample: $(SAMPLE)
 
 run: system-deps venv sample
-	@mkdir -p var; \
-	$(PY) -m wps_app.embedded_wms --port $(WMS_PORT) --rundir var/wms & wms=$$!; \
-	$(PY) -m wps_app.cleanup --every 600 >/dev/null & cleaner=$$!; \
-	trap 'kill $$wms $$cleaner 2>/dev/null' EXIT INT TERM; \
-	for i in $$(seq 50); do curl -sf "http://127.0.0.1:$(WMS_PORT)/wms?SERVICE=WMS&REQUEST=GetCapabilities" >/dev/null && break; sleep 0.2; done; \
-	echo "WPS: http://127.0.0.1:$(WPS_PORT)/wps   (sample WMS: http://127.0.0.1:$(WMS_PORT)/wms)"; \
-	echo "Try: curl 'http://127.0.0.1:$(WPS_PORT)/wps?service=WPS&request=GetCapabilities'"; \
-	WPS_WMS_URL=http://127.0.0.1:$(WMS_PORT)/wms \
-	WPS_SERVER_URL=http://127.0.0.1:$(WPS_PORT)/wps \
-	WPS_SERVER_OUTPUTURL=http://127.0.0.1:$(WPS_PORT)/outputs/ \
-	$(VENV)/bin/gunicorn wps_app.app:application --bind 127.0.0.1:$(WPS_PORT) \
-		--workers $(WORKERS) --timeout 300 --no-control-socket
+	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)
 
 test: system-deps venv sample
 	$(PY) -m pytest

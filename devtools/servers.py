@@ -105,3 +105,43 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
             time.sleep(0.2)
     server.stop()
     raise RuntimeError("gunicorn did not answer within 60 s")
+
+
+@dataclass
+class FrontServer:
+    """nginx (deploy/nginx.conf.in) in front of a WpsServer, on its own loopback port."""
+
+    process: subprocess.Popen
+    port: int
+    wps: WpsServer
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/wps"
+
+    def stop(self) -> None:
+        from wps_app.ops import front
+
+        front.stop(self.process)
+
+
+def start_front(wps: WpsServer, directory: Path, client_timeout_s: int = 20) -> FrontServer:
+    """Start the nginx front before `wps` and wait until GetCapabilities answers through it."""
+    from wps_app.ops import front, serve
+
+    port = free_port()
+    process = front.start(front.FrontOptions(
+        listen=f"127.0.0.1:{port}", upstream=f"127.0.0.1:{wps.port}",
+        rundir=directory.resolve(), client_timeout_s=client_timeout_s))
+    server = FrontServer(process, port, wps)
+    try:
+        serve.wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities",
+                                   [process])
+    except RuntimeError:
+        server.stop()
+        raise
+    return server

@@ -4,8 +4,9 @@ Layering (later wins): the repository's pywps.cfg -> the file named by $PYWPS_CF
 environment variables. `WPS_<SECTION>_<KEY>` sets [section] key (WPS_WMS_URL, or
 WPS_SERVER_MAXREQUESTSIZE); `WPS_<SECTION>__<NAME>__<KEY>` sets [section:name] key
 (WPS_WMS__ORTHO__URL for [wms:ortho], WPS_METADATA__MAIN__PROVIDER_NAME), NAME in
-[a-z0-9]. Values may name environment variables as ${VAR}. Relative paths are resolved
-against the repository root, never against the current directory.
+[a-z0-9]; other WPS_* variables (WPS_PORT) are not configuration. Values may name
+environment variables as ${VAR}. Relative paths are resolved against the repository root,
+never against the current directory.
 
 This is the only reader of the configuration: PyWPS gets the values read here
 (wps_app/wps/config.py), so both see the same, interpolated once.
@@ -52,7 +53,8 @@ def environment_overrides(environ: dict[str, str]) -> list[tuple[str, str, str]]
     """(section, key, value) for every WPS_* variable, in the order of the environment.
 
     Section names hold no '_', so the first one ends the section; a double '_' marks a
-    named section. A variable that fits neither form is refused rather than ignored.
+    named section. A variable of neither form (WPS_PORT, which the Makefile uses) is not
+    configuration and is left alone.
     """
     overrides = []
     for name, value in environ.items():
@@ -65,8 +67,6 @@ def environment_overrides(environ: dict[str, str]) -> list[tuple[str, str, str]]
             overrides.append((f"{named.group(1)}:{named.group(2)}", named.group(3), value))
         elif plain:
             overrides.append((plain.group(1), plain.group(2), value))
-        else:
-            raise ValueError(f"{name}: use WPS_<SECTION>_<KEY> or WPS_<SECTION>__<NAME>__<KEY>")
     return overrides
 
 

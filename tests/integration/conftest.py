@@ -193,3 +193,18 @@ def multi_wps(wms_server, faults_wms, tmp_path_factory):
                                   "wms:faults": {"url": faults_wms.url, "timeout": 3}})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def front_wps(wms_server, tmp_path_factory):
+    """One sync gunicorn worker behind the nginx front (deploy/nginx.conf.in), trusting it."""
+    from devtools.servers import start_front
+
+    server = start_wps(tmp_path_factory.mktemp("wps-front"), wms_server.url, workers=1,
+                       overrides={"server": {"trusted_proxies": "127.0.0.1"}})
+    # client timeouts far above the tests' request deadlines: a slow client is never cut
+    # off before the test has shown that others are served meanwhile
+    front = start_front(server, tmp_path_factory.mktemp("front"), client_timeout_s=180)
+    yield front
+    front.stop()
+    server.stop()

@@ -48,11 +48,11 @@ def test_named_sections_are_reachable_from_the_environment(tmp_path):
     assert parser.get("metadata:main", "provider_name") == "Example"
 
 
-@pytest.mark.parametrize("name", ["WPS_WMS", "WPS__WMS_URL", "WPS_WMS__ORTHO_URL",
-                                  "WPS_WMS__OR-THO__URL", "WPS_WMS__ORTHO__"])
-def test_a_malformed_variable_is_refused(name):
-    with pytest.raises(ValueError, match=name):
-        environment_overrides({name: "x"})
+@pytest.mark.parametrize("name", ["WPS_PORT", "WPS__WMS_URL", "WPS_WMS__ORTHO_URL",
+                                  "WPS_WMS__OR-THO__URL", "WPS_WMS__ORTHO__", "WPSX_WMS_URL"])
+def test_variables_of_neither_form_are_not_configuration(name):
+    assert environment_overrides({name: "x", "WPS_WMS_TIMEOUT": "3"}) == [
+        ("wms", "timeout", "3")]
 
 
 def test_variables_are_interpolated_once_and_percent_stays_literal(tmp_path, monkeypatch):

@@ -1,0 +1,90 @@
+"""`make run`'s command: the URL is printed once the service answers through its front, and
+Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from devtools.embedded_wms import free_port
+from devtools.servers import write_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _line_with(process: subprocess.Popen, text: str, timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if ready:
+            line = process.stdout.readline()
+            if text in line:
+                return line
+            if not line and process.poll() is not None:
+                break
+    raise AssertionError(f"no line with {text!r}")
+
+
+def test_make_run_prints_the_url_once_served_and_ctrl_c_stops_everything(tmp_path,
+                                                                          sample_path):
+    port, wms_port = free_port(), free_port()
+    config = write_config(tmp_path / "cfg", port, f"http://127.0.0.1:{wms_port}/wms")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devtools.run", "--port", str(port), "--wms-port",
+         str(wms_port), "--workers", "1", "--rundir", str(tmp_path / "var")],
+        cwd=REPO_ROOT, env=dict(os.environ, PYWPS_CFG=str(config)), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        line = _line_with(process, "WPS: ")
+        url = line.split("WPS: ", 1)[1].strip()
+        assert url == f"http://127.0.0.1:{port}/wps"
+        # printed only once it answers through the front: no retry needed here
+        answer = requests.get(url, params={"service": "WPS", "request": "GetCapabilities"},
+                              timeout=30)
+        assert answer.status_code == 200
+        started = _descendants(process.pid)
+        names = {Path(f"/proc/{pid}/exe").resolve().name for pid in started if _alive(pid)}
+        assert {"nginx", "lighttpd", "mapserv"} <= names, names
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+            threading.Event().wait(0.1)
+        assert not [pid for pid in started if _alive(pid)]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)

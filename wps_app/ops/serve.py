@@ -1,0 +1,115 @@
+"""Run the service: gunicorn (gunicorn.conf.py) behind the nginx front, plus the retention
+cleanup; stop all of it on Ctrl-C or SIGTERM.
+
+Command line (what `make run` and the container run):
+    python -m wps_app.ops.serve [--listen 127.0.0.1:5000] [--app 127.0.0.1:5001]
+                                [--workers 2] [--cleanup-every 600] [--rundir var/front]
+
+The URL is printed only once GetCapabilities answers through the front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from wps_app.ops import cleanup, front
+from wps_app.settings import REPO_ROOT, load_settings
+
+
+def start_gunicorn(bind: str, workers: int | None = None, log: Path | None = None,
+                   env: dict[str, str] | None = None) -> subprocess.Popen:
+    """gunicorn serving the WPS with gunicorn.conf.py, in its own session."""
+    command = [sys.executable, "-m", "gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
+               "--chdir", str(REPO_ROOT), "--bind", bind]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    output = open(log, "ab") if log else None
+    return subprocess.Popen(command, env=env, stdout=output, stderr=output,
+                            start_new_session=True)
+
+
+def stop_gunicorn(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGTERM (graceful: in-flight requests finish), then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_answering(url: str, processes: list[subprocess.Popen],
+                         timeout_s: float = 60.0) -> None:
+    """Return once `url` answers 200; RuntimeError if a process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for process in processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            threading.Event().wait(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
+
+
+def _cleanup_loop(every_s: float, stop: threading.Event) -> None:
+    settings = load_settings()
+    while not stop.wait(every_s):
+        cleanup.remove_expired(settings, settings.retention_hours * 3600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:5000", help="the front's address")
+    parser.add_argument("--app", default="127.0.0.1:5001", help="gunicorn's (loopback)")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--cleanup-every", type=float, default=600.0)
+    parser.add_argument("--rundir", type=Path, default=REPO_ROOT / "var" / "front")
+    args = parser.parse_args(argv)
+    stopping = threading.Event()
+
+    def request_stop(*_args) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    args.rundir.mkdir(parents=True, exist_ok=True)
+    # gunicorn listens on loopback only, and trusts the front's X-Forwarded-* (one hop)
+    env = dict(os.environ)
+    env.setdefault("WPS_SERVER_TRUSTED_PROXIES", "127.0.0.1")
+    app = start_gunicorn(args.app, args.workers, env=env)
+    nginx = front.start(front.FrontOptions(listen=args.listen, upstream=args.app,
+                                           rundir=args.rundir.resolve()))
+    cleaner = threading.Thread(target=_cleanup_loop, args=(args.cleanup_every, stopping),
+                               daemon=True)
+    cleaner.start()
+    try:
+        host = args.listen.replace("0.0.0.0", "127.0.0.1")
+        wait_until_answering(f"http://{host}/wps?service=WPS&request=GetCapabilities",
+                             [app, nginx])
+        print(f"WPS: http://{host}/wps", flush=True)
+        while not stopping.wait(1.0):
+            if app.poll() is not None or nginx.poll() is not None:
+                print("gunicorn or nginx exited; stopping", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        stopping.set()
+        front.stop(nginx)
+        stop_gunicorn(app)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
