@@ -218,6 +218,7 @@ def test_the_table_is_large_enough():
                          ids=[c[0] for c in CASES])
 def test_bad_request_is_refused(wps, name, request_, code, locator):
     before = sorted(os.listdir(wps.output_path))
+    work_before = sorted(os.listdir(wps.directory / "work"))
     answer = send(wps, request_)
     assert 400 <= answer.status_code < 600, answer.text[:300]
     assert validate(answer.content) == [], answer.text[:500]
@@ -229,5 +230,6 @@ def test_bad_request_is_refused(wps, name, request_, code, locator):
     assert 3 < len(text) < 400
     assert "root:" not in text  # nothing read from /etc/passwd
     assert sorted(os.listdir(wps.output_path)) == before
+    assert sorted(os.listdir(wps.directory / "work")) == work_before  # no empty job folder
     assert requests.get(wps.url, params={"service": "WPS", "request": "GetCapabilities"},
                         timeout=30).status_code == 200

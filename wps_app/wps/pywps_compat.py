@@ -17,6 +17,7 @@ import importlib
 import inspect
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -84,12 +85,14 @@ REPLACEMENTS: tuple[Replacement, ...] = (
     Replacement(
         "pywps.app.Service:Service._parse_and_execute", "CompatService._parse_and_execute",
         "WPS 1.0.0: a ResponseDocument that lists outputs gets only those; PyWPS returns "
-        "every output.", "(self, process, wps_request, uuid)"),
+        "every output. A refused request's work folder (made before any check) is removed.",
+        "(self, process, wps_request, uuid)"),
     Replacement(
         "pywps.app.Process:Process._execute_process", "CompatProcess._execute_process",
         "PyWPS counts sync requests against async admission (a database query each) and "
         "refuses sync requests when parallelprocesses jobs of any kind run; the worker "
-        "pool bounds sync requests.", "(self, async_, wps_request, wps_response)"),
+        "pool bounds sync requests. A queued job's first work folder is removed (PyWPS "
+        "makes another when it launches it).", "(self, async_, wps_request, wps_response)"),
     Replacement(
         "pywps.app.Process:Process._run_async", "CompatProcess._run_async",
         "an accepted async job must be in the job store before it runs, so admission "
@@ -210,7 +213,13 @@ class CompatService(Service):
         # `process` is this request's own deep copy, so trimming its outputs is local.
         if wps_request.outputs and not wps_request.raw:
             process.outputs = [o for o in process.outputs if o.identifier in wps_request.outputs]
-        return super()._parse_and_execute(process, wps_request, uuid)
+        try:
+            return super()._parse_and_execute(process, wps_request, uuid)
+        except Exception:
+            # A refusal (bad input, busy): PyWPS made the job's work folder before any
+            # check ran, and would leave it behind empty.
+            shutil.rmtree(process.workdir, ignore_errors=True)
+            raise
 
 
 class CompatProcess(Process):
@@ -225,11 +234,17 @@ class CompatProcess(Process):
 
     def _execute_process(self, async_, wps_request, wps_response):
         if async_:
-            return super()._execute_process(async_, wps_request, wps_response)
+            self.launched_now = False
+            response = super()._execute_process(async_, wps_request, wps_response)
+            if not self.launched_now:
+                # queued: PyWPS makes a fresh work folder when it launches the job later
+                shutil.rmtree(self.workdir, ignore_errors=True)
+            return response
         wps_response._update_status(WPS_STATUS.ACCEPTED, "Request accepted", 0)
         return self._run_process(wps_request, wps_response)
 
     def _run_async(self, wps_request, wps_response):
+        self.launched_now = True
         self.job_accepted(str(self.uuid))
         return super()._run_async(wps_request, wps_response)
 
