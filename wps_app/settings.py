@@ -197,6 +197,7 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     parallel_processes: int = 4
     database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
+    keys_file: Path | None = None  # [auth] keys_file: API keys required when set
 
     @property
     def wms(self) -> WmsServer:
@@ -248,6 +249,8 @@ class Settings:
             max_request_bytes=parse_size(get("server", "maxrequestsize", "1mb")),
             parallel_processes=int(get("server", "parallelprocesses", d.parallel_processes)),
             database=_database_url(get("logging", "database", d.database)),
+            keys_file=_path(get("auth", "keys_file", "")) if get("auth", "keys_file", "")
+            else None,
         )
 
 

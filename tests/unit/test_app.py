@@ -177,3 +177,47 @@ def test_browsers_may_read_ranges_across_origins(client, output_file):
 def test_a_name_no_file_system_holds_is_404(client):
     assert client.get("/outputs/job-2/" + "x" * 300 + ".tif").status_code == 404
     assert client.get("/outputs/" + "y" * 256 + "/a.tif").status_code == 404
+
+
+KEY = "k" * 20
+
+
+@pytest.fixture
+def keyed_client(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY} lab\n")
+    config = tmp_path / "keys.cfg"
+    config.write_text(f"[auth]\nkeys_file = {keys}\n")
+    app = _app(tmp_path, {"sample_city": "Sample city"})
+    keyed = create_app([tmp_path / "test.cfg", config],
+                       catalogs={"sample": StubCatalog({"sample_city": "Sample city"})})
+    assert app.keys is None and keyed.keys is not None
+    return Client(keyed)
+
+
+@pytest.mark.parametrize("path", [
+    "/wps?service=WPS&version=1.0.0&request=DescribeProcess&identifier=get_raster_process",
+    "/wps?service=WPS&version=1.0.0&request=Execute&identifier=get_raster_process"
+    "&DataInputs=wms=sample_city;lat=45.5;lon=-73.5",
+    "/outputs/job-1/sobel_x.tif",
+])
+def test_with_keys_every_request_needs_one(keyed_client, path):
+    for headers in ({}, {"Authorization": "Bearer wrong-key-wrong-key"},
+                    {"X-API-Key": KEY[:-1]}):
+        response = keyed_client.get(path, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert KEY not in response.get_data(as_text=True)
+    for headers in ({"Authorization": f"Bearer {KEY}"}, {"X-API-Key": KEY}):
+        assert keyed_client.get(path, headers=headers).status_code != 401
+
+
+def test_with_keys_capabilities_and_health_stay_public(keyed_client):
+    assert keyed_client.get("/wps?service=WPS&request=GetCapabilities").status_code == 200
+    assert keyed_client.get("/health").status_code == 200
+
+
+def test_a_refused_wps_request_gets_an_exception_report(keyed_client):
+    response = keyed_client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess"
+                                "&identifier=get_raster_process")
+    assert _exception(response)[0] == "NoApplicableCode"

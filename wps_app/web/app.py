@@ -28,7 +28,7 @@ from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import store as jobs
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
-from wps_app.web import logs
+from wps_app.web import auth, logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
@@ -49,6 +49,7 @@ class EdgeApp:
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
         self._advertised: dict[str, dict[str, str]] | None = None
         self.max_request_bytes = settings.max_request_bytes
+        self.keys = auth.KeyRing.load(settings.keys_file) if settings.keys_file else None
 
     def _refresh_layers(self) -> None:
         """Keep the advertised layer lists in step with the WMS capabilities (cached)."""
@@ -108,16 +109,40 @@ class EdgeApp:
             return start_response(status, headers, exc_info)
 
         try:
+            refusal = self._authenticate(environ)
+            if refusal is not None:
+                return refusal(environ, recording_start_response)
             return self._route(environ, recording_start_response)
         finally:
             LOGGER.info(
                 "request method=%s path=%s operation=%s identifier=%s job=%s status=%s "
-                "duration_ms=%.1f", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"),
-                _operation(environ), _query(environ, "identifier") or "-",
-                environ.get(JOB_ID_ENVIRON_KEY) or "-",
+                "duration_ms=%.1f client=%s", environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"), _operation(environ),
+                _query(environ, "identifier") or "-", environ.get(JOB_ID_ENVIRON_KEY) or "-",
                 (status_holder[0].split()[0] if status_holder else "-"),
-                (time.perf_counter() - started) * 1000,
+                (time.perf_counter() - started) * 1000, environ.get(auth.CLIENT_ENVIRON_KEY, "-"),
             )
+
+    def _authenticate(self, environ: dict) -> Response | None:
+        """With API keys configured: the 401 for a request without a valid key (None when
+        it may go on); the client's name goes into the environ for logs and job owners."""
+        if self.keys is None:
+            return None
+        name = self.keys.name_of(auth.presented_key(environ))
+        if name is not None:
+            environ[auth.CLIENT_ENVIRON_KEY] = name
+            return None
+        if auth.is_public(environ):
+            return None
+        message = "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
+        path = environ.get("PATH_INFO", "") or "/"
+        if path in ("/", "/wps", "/wps/"):
+            response = NoApplicableCode(message, code=401).get_response(environ)
+        else:
+            response = Response(json.dumps({"status": 401, "detail": message}), status=401,
+                                content_type="application/json")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="wps"'
+        return response
 
     def _route(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
