@@ -221,3 +221,18 @@ def test_a_refused_wps_request_gets_an_exception_report(keyed_client):
     response = keyed_client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess"
                                 "&identifier=get_raster_process")
     assert _exception(response)[0] == "NoApplicableCode"
+
+
+def test_a_document_replaced_while_served_is_sent_whole(client, tmp_path):
+    """Status documents are renamed over while jobs run: the answer is one version whole,
+    its Content-Length that version's (a size taken from the path could be the next's)."""
+    status = tmp_path / "outputs" / "job-3.xml"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text("<old>" + "x" * 100 + "</old>")
+    response = client.get("/outputs/job-3.xml", buffered=False)
+    replacement = tmp_path / "outputs" / ".next"
+    replacement.write_text("<new/>")
+    replacement.rename(status)
+    body = response.get_data()
+    assert body == b"<old>" + b"x" * 100 + b"</old>"
+    assert int(response.headers["Content-Length"]) == len(body)
