@@ -122,6 +122,36 @@ def proxied_wps(wms_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def gated_proxy(wms_server):
+    """A proxy in front of the sample MapServer that holds GetMaps while a test has its gate
+    closed (see `gate`), and passes them otherwise."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(wms_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def gated_wps(gated_proxy, tmp_path_factory):
+    """A WPS reading the sample MapServer through the gated proxy (60 s WMS timeout, longer
+    than any hold)."""
+    server = start_wps(tmp_path_factory.mktemp("wps-gated"), gated_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 60}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gate(gated_proxy):
+    """The gated proxy, holding every GetMap of gated_wps until the test calls release()
+    (released after the test in any case)."""
+    gated_proxy.hold()
+    yield gated_proxy
+    gated_proxy.release()
+
+
+@pytest.fixture(scope="session")
 def busy_wps(wms_server, tmp_path_factory):
     """One async job at a time and one in the queue, behind a WMS that takes 3 s a GetMap."""
     from fault_proxy import FaultProxy

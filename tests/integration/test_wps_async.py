@@ -18,13 +18,21 @@ from lxml import etree
 from wpsclient import literal
 
 
-def test_async_moves_through_stages_and_succeeds(wps):
-    url = submit(wps)
+def test_async_moves_through_stages_and_succeeds(gated_wps, gate):
+    """Accepted, then Started with its progress while the job waits for its GetMap (held by
+    the proxy), then Succeeded with both outputs."""
+    url = submit(gated_wps)  # answered ProcessAccepted
+    gate.wait_held(1)
+    name, percent, text, _ = status_of(url)
+    assert name == "ProcessStarted", text
+    assert percent is not None and 0 < int(percent) < 100, percent
+    assert "reading the WMS" in text
+    gate.release()
     seen = wait_for_end(url)
     names = [s[0] for s in seen]
-    assert names[-1] == "ProcessSucceeded"
-    started = [int(s[1]) for s in seen if s[0] == "ProcessStarted"]
-    assert started == sorted(started) and started, names
+    assert names[-1] == "ProcessSucceeded", seen[-1][2]
+    started = [int(percent)] + [int(s[1]) for s in seen if s[0] == "ProcessStarted"]
+    assert started == sorted(started), names
     refs = references_of(seen[-1][3])
     with rasterio.open(io.BytesIO(requests.get(refs["geotiff"], timeout=30).content)) as ds:
         assert ds.crs.to_epsg() == 4326 and ds.shape == (200, 300)
