@@ -152,17 +152,32 @@ def gate(gated_proxy):
 
 
 @pytest.fixture(scope="session")
-def busy_wps(wms_server, tmp_path_factory):
-    """One async job at a time and one in the queue, behind a WMS that takes 3 s a GetMap."""
+def busy_proxy(wms_server):
+    """The proxy in front of busy_wps's WMS; a test holds its GetMaps with busy_gate."""
     from fault_proxy import FaultProxy
 
-    proxy = FaultProxy(wms_server.port, mode="delay", delay_s=3.0)
-    server = start_wps(tmp_path_factory.mktemp("wps-busy"), proxy.url, workers=2,
-                       overrides={"wms": {"timeout": 30},
+    proxy = FaultProxy(wms_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def busy_wps(busy_proxy, tmp_path_factory):
+    """One async job at a time and one in the queue, behind a WMS a test can hold."""
+    server = start_wps(tmp_path_factory.mktemp("wps-busy"), busy_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 60},
                                   "server": {"parallelprocesses": 1, "maxprocesses": 1}})
     yield server
     server.stop()
-    proxy.close()
+
+
+@pytest.fixture
+def busy_gate(busy_proxy):
+    """busy_wps's proxy, holding every GetMap until the test calls release() (released after
+    the test in any case)."""
+    busy_proxy.hold()
+    yield busy_proxy
+    busy_proxy.release()
 
 
 @pytest.fixture(scope="session")
