@@ -15,6 +15,7 @@ import rasterio
 import requests
 from jobs import references_of, status_of, submit, wait_for_end, wait_started
 from lxml import etree
+from waiting import wait_until
 from wpsclient import literal
 
 
@@ -63,6 +64,11 @@ def test_async_failure_carries_the_reason(faulty_wps, fault_proxy):
         fault_proxy.mode = "pass"
     assert seen[-1][0] == "ProcessFailed"
     assert "HTTP status 500" in seen[-1][2]
+    # PyWPS removes the job's work folder after it stores the final status: wait for it,
+    # so that the next test on this shared server finds it idle
+    work = faulty_wps.directory / "work"
+    wait_until(lambda: not any(work.iterdir()), 10, f"the failed job's work folder in {work} "
+               "to be removed")
 
 
 def test_killed_worker_ends_the_job_failed(slow_wps):
