@@ -14,8 +14,6 @@ import socket
 import threading
 import time
 
-from devtools.embedded_wms import free_port
-
 MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky")
 
 
@@ -33,8 +31,9 @@ class FaultProxy:
         self.held = 0  # GetMaps being held right now
         self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
         self.getmaps = 0
-        self.port = free_port()
-        self._server = socket.create_server(("127.0.0.1", self.port))
+        # bound to a port the kernel picks, not one found free and bound later (a race)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
         self._server.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
