@@ -122,17 +122,62 @@ def proxied_wps(wms_server, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def busy_wps(wms_server, tmp_path_factory):
-    """One async job at a time and one in the queue, behind a WMS that takes 3 s a GetMap."""
+def gated_proxy(wms_server):
+    """A proxy in front of the sample MapServer that holds GetMaps while a test has its gate
+    closed (see `gate`), and passes them otherwise."""
     from fault_proxy import FaultProxy
 
-    proxy = FaultProxy(wms_server.port, mode="delay", delay_s=3.0)
-    server = start_wps(tmp_path_factory.mktemp("wps-busy"), proxy.url, workers=2,
-                       overrides={"wms": {"timeout": 30},
+    proxy = FaultProxy(wms_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def gated_wps(gated_proxy, tmp_path_factory):
+    """A WPS reading the sample MapServer through the gated proxy (60 s WMS timeout, longer
+    than any hold)."""
+    server = start_wps(tmp_path_factory.mktemp("wps-gated"), gated_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 60}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gate(gated_proxy):
+    """The gated proxy, holding every GetMap of gated_wps until the test calls release()
+    (released after the test in any case)."""
+    gated_proxy.hold()
+    yield gated_proxy
+    gated_proxy.release()
+
+
+@pytest.fixture(scope="session")
+def busy_proxy(wms_server):
+    """The proxy in front of busy_wps's WMS; a test holds its GetMaps with busy_gate."""
+    from fault_proxy import FaultProxy
+
+    proxy = FaultProxy(wms_server.port)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="session")
+def busy_wps(busy_proxy, tmp_path_factory):
+    """One async job at a time and one in the queue, behind a WMS a test can hold."""
+    server = start_wps(tmp_path_factory.mktemp("wps-busy"), busy_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 60},
                                   "server": {"parallelprocesses": 1, "maxprocesses": 1}})
     yield server
     server.stop()
-    proxy.close()
+
+
+@pytest.fixture
+def busy_gate(busy_proxy):
+    """busy_wps's proxy, holding every GetMap until the test calls release() (released after
+    the test in any case)."""
+    busy_proxy.hold()
+    yield busy_proxy
+    busy_proxy.release()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from owslib.wps import ASYNC, SYNC, BoundingBoxDataInput, WebProcessingService, monitorExecution
+from owslib.wps import ASYNC, SYNC, BoundingBoxDataInput, WebProcessingService
+from waiting import wait_until
 
 LAT, LON = "45.5539", "-73.4933"
 
@@ -43,7 +44,13 @@ def run_owslib(wps, mode, tmp_path: Path) -> None:
     )
     if mode == ASYNC:
         assert execution.statusLocation
-        monitorExecution(execution, sleepSecs=0.2)
+
+        def complete() -> bool:  # owslib's monitorExecution, with a deadline
+            execution.checkStatus(sleepSecs=0)
+            return execution.isComplete()
+
+        wait_until(complete, 60, lambda: f"OWSLib to see the job end ({execution.status})",
+                   interval_s=0.2)
     assert execution.isSucceded(), execution.errors
     outputs = {o.identifier: o for o in execution.processOutputs}
     # writeToDisk joins strings: a directory path must end with '/'

@@ -15,16 +15,25 @@ import rasterio
 import requests
 from jobs import references_of, status_of, submit, wait_for_end, wait_started
 from lxml import etree
+from waiting import wait_until
 from wpsclient import literal
 
 
-def test_async_moves_through_stages_and_succeeds(wps):
-    url = submit(wps)
+def test_async_moves_through_stages_and_succeeds(gated_wps, gate):
+    """Accepted, then Started with its progress while the job waits for its GetMap (held by
+    the proxy), then Succeeded with both outputs."""
+    url = submit(gated_wps)  # answered ProcessAccepted
+    gate.wait_held(1)
+    name, percent, text, _ = status_of(url)
+    assert name == "ProcessStarted", text
+    assert percent is not None and 0 < int(percent) < 100, percent
+    assert "reading the WMS" in text
+    gate.release()
     seen = wait_for_end(url)
     names = [s[0] for s in seen]
-    assert names[-1] == "ProcessSucceeded"
-    started = [int(s[1]) for s in seen if s[0] == "ProcessStarted"]
-    assert started == sorted(started) and started, names
+    assert names[-1] == "ProcessSucceeded", seen[-1][2]
+    started = [int(percent)] + [int(s[1]) for s in seen if s[0] == "ProcessStarted"]
+    assert started == sorted(started), names
     refs = references_of(seen[-1][3])
     with rasterio.open(io.BytesIO(requests.get(refs["geotiff"], timeout=30).content)) as ds:
         assert ds.crs.to_epsg() == 4326 and ds.shape == (200, 300)
@@ -55,6 +64,11 @@ def test_async_failure_carries_the_reason(faulty_wps, fault_proxy):
         fault_proxy.mode = "pass"
     assert seen[-1][0] == "ProcessFailed"
     assert "HTTP status 500" in seen[-1][2]
+    # PyWPS removes the job's work folder after it stores the final status: wait for it,
+    # so that the next test on this shared server finds it idle
+    work = faulty_wps.directory / "work"
+    wait_until(lambda: not any(work.iterdir()), 10, f"the failed job's work folder in {work} "
+               "to be removed")
 
 
 def test_killed_worker_ends_the_job_failed(slow_wps):

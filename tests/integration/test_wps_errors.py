@@ -96,7 +96,7 @@ def snapshot(server) -> tuple[list[str], list[str]]:
 
 
 FAULTS = [
-    ("delay", "sample_city", "timeout"),
+    ("hold", "sample_city", "timeout"),  # no answer before the WPS gives up (released after)
     ("http500", "sample_city", "HTTP status 500"),
     ("not_image", "sample_city", "usable image"),
     ("truncated", "sample_city", "usable image"),

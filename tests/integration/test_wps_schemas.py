@@ -3,12 +3,11 @@ OGC schemas (WPS 1.0.0, OWS 1.1.0; offline copies in tests/schemas)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import requests
 from lxml import etree
 from schemas.validate import validate
+from waiting import wait_until
 from wpsclient import (
     NS,
     document_output,
@@ -111,27 +110,36 @@ def test_accepted_version_gives_100_capabilities(wps):
     assert doc.get("version") == "1.0.0"
 
 
-def poll_statuses(status_url: str, timeout_s: float = 60) -> list[bytes]:
+def statuses_until_end(status_url: str, timeout_s: float = 60) -> list[bytes]:
     """Every distinct status document seen until the job ends."""
     seen: list[bytes] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:
         content = requests.get(status_url, timeout=30).content
         if not seen or content != seen[-1]:
             seen.append(content)
-        doc = etree.fromstring(content)
-        if doc.find(".//wps:ProcessSucceeded", NS) is not None or \
-                doc.find(".//wps:ProcessFailed", NS) is not None:
-            return seen
-        time.sleep(0.05)
-    raise AssertionError("job did not finish")
+        status = etree.fromstring(content).find("wps:Status", NS)
+        return status is not None and etree.QName(status[0]).localname in (
+            "ProcessSucceeded", "ProcessFailed")
+
+    wait_until(ended, timeout_s, lambda: f"the job to end; last document: {seen[-1:]!r}")
+    return seen
 
 
-def test_async_documents_validate_at_every_stage(wps):
-    first = post(wps.url, execute_body(
+def test_async_documents_validate_at_every_stage(gated_wps, gate):
+    """Accepted (the Execute answer), Started (read while the proxy holds the job's GetMap)
+    and every document after, up to Succeeded."""
+    first = post(gated_wps.url, execute_body(
         POINT, document_output(("geotiff", "image/tiff")), store=True, status=True))
     doc = assert_valid(first.content)
+    assert doc.find("wps:Status/wps:ProcessAccepted", NS) is not None
     status_url = doc.get("statusLocation")
     assert status_url
-    for content in poll_statuses(status_url):
+    gate.wait_held(1)
+    started = assert_valid(requests.get(status_url, timeout=30).content)
+    assert started.find("wps:Status/wps:ProcessStarted", NS) is not None
+    gate.release()
+    later = statuses_until_end(status_url)
+    for content in later:
         assert_valid(content)
+    assert etree.fromstring(later[-1]).find("wps:Status/wps:ProcessSucceeded", NS) is not None

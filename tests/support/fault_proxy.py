@@ -2,8 +2,9 @@
 
 The main paths talk to MapServer directly; this proxy only shapes failures the real
 server does not produce on demand: a delay longer than the service's timeout, an HTTP 500,
-a body that is not an image. GetCapabilities requests always pass through untouched, so
-the service can list layers while its GetMaps fail.
+a body that is not an image, or a GetMap held until the test lets it go ("hold"), which
+makes the states of a job observable while it waits for the WMS. GetCapabilities requests
+always pass through untouched, so the service can list layers while its GetMaps fail.
 """
 
 from __future__ import annotations
@@ -13,27 +14,65 @@ import socket
 import threading
 import time
 
-from devtools.embedded_wms import free_port
-
-MODES = ("pass", "delay", "http500", "not_image", "truncated", "wrong_size", "flaky")
+MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky")
 
 
 class FaultProxy:
     """Forward 127.0.0.1:port -> 127.0.0.1:target_port, faulting GetMap as `mode` says."""
 
-    def __init__(self, target_port: int, mode: str = "pass", delay_s: float = 8.0) -> None:
-        assert mode in MODES
+    def __init__(self, target_port: int, mode: str = "pass", delay_s: float = 8.0,
+                 hold_cap_s: float = 60.0) -> None:
         self.target_port = target_port
+        self._changed = threading.Condition()  # mode changes, GetMaps held and let go
+        self._mode = "pass"
         self.mode = mode
         self.delay_s = delay_s
+        self.hold_cap_s = hold_cap_s  # "hold": a GetMap never waits longer than this
+        self.held = 0  # GetMaps being held right now
         self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
         self.getmaps = 0
-        self.port = free_port()
-        self._server = socket.create_server(("127.0.0.1", self.port))
+        # bound to a port the kernel picks, not one found free and bound later (a race)
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
         self._server.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        assert mode in MODES, mode
+        with self._changed:
+            self._mode = mode
+            self._changed.notify_all()  # held GetMaps leave "hold"
+
+    def hold(self) -> None:
+        """Hold every GetMap from now on, until release()."""
+        self.mode = "hold"
+
+    def release(self) -> None:
+        """Let every held GetMap through, and pass the later ones."""
+        self.mode = "pass"
+
+    def wait_held(self, count: int = 1, timeout_s: float = 30) -> None:
+        """Wait until `count` GetMaps are being held at once; AssertionError after
+        `timeout_s` seconds."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.held >= count, timeout_s):
+                raise AssertionError(f"waited {timeout_s:g} s for {count} GetMap(s) held by "
+                                     f"the proxy; {self.held} held, mode {self._mode}")
+
+    def _hold_getmap(self) -> None:
+        with self._changed:
+            self.held += 1
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._mode != "hold", self.hold_cap_s)
+            self.held -= 1
+            self._changed.notify_all()
 
     @property
     def url(self) -> str:
@@ -62,7 +101,10 @@ class FaultProxy:
                 request += chunk
             is_getmap = b"getmap" in request.split(b"\r\n", 1)[0].lower()
             if is_getmap:
-                self.getmaps += 1
+                with self._changed:
+                    self.getmaps += 1
+            if is_getmap and self.mode == "hold":
+                self._hold_getmap()
             if is_getmap and self.mode == "flaky" and self.getmaps <= self.flaky_failures:
                 client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
                                b"Connection: close\r\n\r\nbusy\n")

@@ -7,6 +7,7 @@ import time
 
 import requests
 from lxml import etree
+from waiting import wait_until
 from wpsclient import NS, document_output, execute_body, literal, post
 
 POINT = [literal("wms", "sample_city"), literal("lat", 45.5541), literal("lon", -73.4936),
@@ -32,16 +33,18 @@ def status_of(url: str) -> tuple[str, str | None, str, etree._Element]:
 
 
 def wait_for_end(url: str, timeout_s: float = 60) -> list[tuple]:
-    seen = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """Poll the status document until the job succeeds or fails; every distinct state seen
+    (name, percent, text, document), in order."""
+    seen: list[tuple] = []
+
+    def ended() -> bool:
         state = status_of(url)
         if not seen or state[:3] != seen[-1][:3]:
             seen.append(state)
-        if state[0] in ("ProcessSucceeded", "ProcessFailed"):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"job did not end: {[s[:3] for s in seen]}")
+        return state[0] in ("ProcessSucceeded", "ProcessFailed")
+
+    wait_until(ended, timeout_s, lambda: f"the job to end: {[s[:3] for s in seen]}")
+    return seen
 
 
 def references_of(doc) -> dict[str, str]:

@@ -7,8 +7,6 @@ import http.client
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from devtools.embedded_wms import free_port
-
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authorization", "proxy-authenticate"}
 
@@ -17,7 +15,6 @@ class ReverseProxy:
     """http://127.0.0.1:port/<prefix>/... -> http://127.0.0.1:upstream_port/..."""
 
     def __init__(self, upstream_port: int, prefix: str = "/geo", forward_headers: bool = True):
-        self.port = free_port()
         self.prefix = prefix
         proxy = self
 
@@ -58,7 +55,9 @@ class ReverseProxy:
 
             do_GET = do_POST = _relay
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        # bound to a port the kernel picks, not one found free and bound later (a race)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
