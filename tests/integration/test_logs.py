@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 
 import requests
+from waiting import wait_until
 
 
 def log_lines_with(server, marker: str, timeout_s: float = 20) -> list[str]:
     """The log's lines once one of them holds `marker` (the request line is written when
     the request ends; gunicorn's error log may lag a little)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        lines = (server.directory / "gunicorn.log").read_text(errors="replace").splitlines()
-        if any(marker in line for line in lines):
-            return lines
-        threading.Event().wait(0.05)
-    raise AssertionError(f"no log line holds {marker!r}")
+    def lines() -> list[str] | None:
+        text = (server.directory / "gunicorn.log").read_text(errors="replace").splitlines()
+        return text if any(marker in line for line in text) else None
+
+    return wait_until(lines, timeout_s, f"a log line holding {marker!r}")
 
 
 def test_a_newline_in_a_path_cannot_start_a_log_line(wps):

@@ -8,11 +8,11 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import requests
+from waiting import wait_until
 
 from devtools.embedded_wms import free_port
 from devtools.servers import write_config
@@ -81,10 +81,8 @@ def test_make_run_prints_the_url_once_served_and_ctrl_c_stops_everything(tmp_pat
         assert {"nginx", "lighttpd", "mapserv"} <= names, names
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
-        deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
-            threading.Event().wait(0.1)
-        assert not [pid for pid in started if _alive(pid)]
+        wait_until(lambda: not [pid for pid in started if _alive(pid)], 30,
+                   lambda: f"processes still alive: {[p for p in started if _alive(p)]}")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
