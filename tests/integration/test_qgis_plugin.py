@@ -103,7 +103,7 @@ def session(plugin_zip, plugin_wps, mini_wps, wms_gate, areas, tmp_path_factory)
             out, "styled_x", extent(areas["edge"], "EPSG:4326"), 160, 120, "sobel_x")},
         "styled_magnitude": {"alg": RASTER_ALG, "load": True, "params": raster_params(
             out, "styled_magnitude", extent(areas["magnitude"], "EPSG:4326"), 160, 120,
-            "sobel_magnitude")},
+            "sobel_magnitude") | {"geotiff": "TEMPORARY_OUTPUT"}},
         "refused": {"alg": RASTER_ALG, "params": refused},
         "progress": {"alg": RASTER_ALG, "gate": "progress", "params": raster_params(
             out, "progress", extent(areas["4326"], "EPSG:4326"), 120, 80, "sobel_x")},
@@ -119,8 +119,7 @@ def session(plugin_zip, plugin_wps, mini_wps, wms_gate, areas, tmp_path_factory)
             "factor": 9.0, "count": 1, "label": "x", "report": str(out / "never.txt")}},
     }
     style_checks = {
-        f"service_style_{method}": {"path": str(out / f"{name}.tif"),
-                                    "qml": styles.qml_for(method)}
+        f"service_style_{method}": {"run": name, "qml": styles.qml_for(method)}
         for name, method in (("styled_x", "sobel_x"), ("styled_magnitude", "sobel_magnitude"))
     }
     plan = {"zip": str(plugin_zip), "urls": urls, "gate": wms_gate.base, "out": str(out),
@@ -428,9 +427,10 @@ def test_cancel_stops_polling_and_the_job_goes_on(session):
     ("styled_magnitude", "sobel_magnitude", None),
 ])
 def test_a_loaded_result_is_styled_in_place(session, areas, name, method, low_high):
-    """runAndLoadResults (what the toolbox does): one layer in the project, at its bbox in
-    EPSG:4326, rendered singlebandpseudocolor with the ramp ±M / 0..M and transparent
-    nodata: the service's published style gives the same ramp."""
+    """runAndLoadResults (what the toolbox does; to a file, or a temporary output): one
+    layer in the project, at its bbox in EPSG:4326, rendered singlebandpseudocolor with the
+    ramp ±M / 0..M and transparent nodata: the service's published style gives the same
+    ramp."""
     run = step(session, name)
     assert "exception" not in run, run
     (layer,) = run["layers"]
@@ -444,6 +444,7 @@ def test_a_loaded_result_is_styled_in_place(session, areas, name, method, low_hi
     assert layer["crs"] == "EPSG:4326"
     bounds = areas["edge" if name == "styled_x" else "magnitude"]
     assert layer["extent"] == pytest.approx(list(bounds), abs=1e-12)
+    assert layer["source"] == run["result"]["geotiff"] and layer["source"].endswith(".tif")
     service = step(session, f"service_style_{method}")
     assert service["ok"], service["message"]
     assert [c for _, c in service["items"]] == [c for _, c in layer["items"]]

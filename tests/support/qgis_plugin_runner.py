@@ -12,7 +12,7 @@ one failing step does not hide the others. The plan (written by the test) holds:
   processing.runAndLoadResults with load; gate "progress" opens the (closed) gate when
   the first progress above 0 reaches the feedback, gate "cancel" cancels instead and
   opens it afterwards;
-- style_checks: {name: {path, qml}}: a GeoTIFF and a style text applied to it;
+- style_checks: {name: {run, qml}}: a style text applied to the GeoTIFF of a run;
 - background_urls: the servers of the background-loading step.
 """
 
@@ -295,11 +295,12 @@ def follow_job(events: list) -> str | None:
     return "still running"
 
 
-def style_check(spec: dict) -> dict:
-    """A style text (the service's .qml) applied to a GeoTIFF by QGIS itself."""
+def style_check(spec: dict, results: dict) -> dict:
+    """A style text (the service's .qml) applied to a run's GeoTIFF by QGIS itself."""
     from wps_processing.layer_style import apply_qml
 
-    layer = QgsRasterLayer(spec["path"], "style check", "gdal")
+    path = results[spec["run"]]["result"]["geotiff"]
+    layer = QgsRasterLayer(path, "style check", "gdal")
     ok, message = apply_qml(layer, spec["qml"])
     return {"ok": ok, "message": message, **layer_summary(layer)}
 
@@ -355,7 +356,7 @@ def main(plan_path: str, results_path: str) -> None:
             results[name] = {"error": traceback.format_exc()}
     for name, spec in plan.get("style_checks", {}).items():
         try:
-            results[name] = style_check(spec)
+            results[name] = style_check(spec, results)
         except Exception:
             results[name] = {"error": traceback.format_exc()}
     step("unload", unload, results)
