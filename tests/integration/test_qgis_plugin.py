@@ -16,6 +16,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import xml.etree.ElementTree as ET
 import zipfile
@@ -88,7 +89,9 @@ def session(plugin_zip, plugin_wps, mini_wps, wms_gate, areas, tmp_path_factory)
     """Everything the QGIS session observed (see qgis_plugin_runner.py), plus its plan."""
     home = tmp_path_factory.mktemp("qgis-home")
     out = tmp_path_factory.mktemp("qgis-out")
-    unreachable = f"http://127.0.0.1:{free_closed_port()}/wps"
+    closed = socket.socket()  # bound, never listening: connections are refused, and no
+    closed.bind(("127.0.0.1", 0))  # other server can take the port meanwhile
+    unreachable = f"http://127.0.0.1:{closed.getsockname()[1]}/wps"
     urls = [plugin_wps.url, mini_wps.url, unreachable]
     refused = raster_params(out, "refused", extent(areas["4326"], "EPSG:4326"), 2000, 1000,
                             "sobel_x")
@@ -136,17 +139,11 @@ def session(plugin_zip, plugin_wps, mini_wps, wms_gate, areas, tmp_path_factory)
     done = subprocess.run([QGIS_PYTHON, str(SUPPORT / "qgis_plugin_runner.py"),
                            str(plan_path), str(results_path)],
                           capture_output=True, text=True, env=env, timeout=600)
+    closed.close()
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(results_path.read_text())
     return {"results": results, "plan": plan, "home": home, "out": out, "urls": urls,
             "held": wms_gate.held - held_before}
-
-
-def free_closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    from devtools.embedded_wms import free_port
-
-    return free_port()
 
 
 def step(session: dict, name: str) -> dict:
@@ -225,6 +222,7 @@ def test_a_script_registers_the_provider_without_arguments(session):
 
 
 def test_unloading_the_plugin_removes_the_provider(session):
+    """qgis.utils.unloadPlugin calls the plugin's unload: the provider leaves the registry."""
     unload = step(session, "unload")
     assert unload == {"unloaded": True, "provider": False}
 
