@@ -35,6 +35,7 @@ class WpsAlgorithm(QgsProcessingAlgorithm):
         super().__init__()
         self._server = server
         self._process = process
+        self._styles: dict[str, str] = {}  # destination -> style, attached after the run
 
     # --- identity -----------------------------------------------------------------------
 
@@ -98,7 +99,7 @@ class WpsAlgorithm(QgsProcessingAlgorithm):
                 status=self._process.store_supported and self._process.status_supported,
             )
             final = client.run_job(self._server.url, body, settings, feedback)
-            return self._results(final.outputs, wanted, settings, context, feedback)
+            return self._results(final.outputs, wanted, settings, feedback)
         except ServiceException as exc:
             raise QgsProcessingException(f"The WPS server refused the request: {exc}") from None
         except WpsError as exc:
@@ -143,7 +144,8 @@ class WpsAlgorithm(QgsProcessingAlgorithm):
         return output.formats[0].mime_type if output.formats else None
 
     def _results(self, values: dict[str, OutputValue], wanted: dict, settings: config.Settings,
-                 context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> dict:
+                 feedback: QgsProcessingFeedback) -> dict:
+        """Write each output to its destination; remember the styles of the GeoTIFFs."""
         results = {}
         for name, (spec, path) in wanted.items():
             value = values.get(spec.identifier)
@@ -163,6 +165,15 @@ class WpsAlgorithm(QgsProcessingAlgorithm):
             results[name] = path
             if parameters.is_raster_output(spec):
                 qml = qml_for_file(path)
-                if qml is not None and StylePostProcessor.attach(context, path, qml):
-                    feedback.pushInfo(f"{spec.title}: styled on loading (fixed colour ramp)")
+                if qml is not None:
+                    self._styles[path] = qml
         return results
+
+    def postProcessAlgorithm(self, context: QgsProcessingContext,
+                             feedback: QgsProcessingFeedback) -> dict:
+        """In the main thread, once the job is done: style the GeoTIFFs Processing loads."""
+        for path, qml in self._styles.items():
+            if StylePostProcessor.attach(context, path, qml) and feedback is not None:
+                feedback.pushInfo(f"{os.path.basename(path)}: styled on loading")
+        self._styles.clear()
+        return {}

@@ -124,8 +124,14 @@ def run_job(url: str, body: bytes, settings: Settings,
     """
     feedback = feedback or QgsProcessingFeedback()
     report = _Reporter(feedback)
-    status = parse_execute_response(_document(network.post_xml(url, body, settings, feedback),
-                                              "Execute"))
+    try:
+        answer = network.post_xml(url, body, settings, feedback)
+    except HttpError:
+        if feedback.isCanceled():
+            raise Cancelled("Cancelled while the request was sent; the server may have "
+                            "accepted the job and may run it.") from None
+        raise
+    status = parse_execute_response(_document(answer, "Execute"))
     report(status)
     if status.finished:
         return _final(status)
