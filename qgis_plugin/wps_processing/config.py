@@ -89,4 +89,5 @@ def unregister() -> None:
     except ImportError:
         return
     for name in DEFINITIONS:
-        ProcessingConfig.removeSetting(name)
+        if name in ProcessingConfig.settings:
+            ProcessingConfig.removeSetting(name)

@@ -238,6 +238,16 @@ def test_processes_of_each_server_are_listed_under_its_title(session, plugin_wps
     assert algorithms[RASTER_ALG]["group_id"] != algorithms[MINI_ALG]["group_id"]
 
 
+def test_the_server_list_is_a_processing_setting(session):
+    """Settings → Processing → Providers → WPS shows the list (default: what `make run`
+    serves) and the timeouts; a list set there is used when WPS_PROCESSING_URLS is unset."""
+    settings = step(session, "settings")
+    assert settings["shown"]["WPS_SERVERS"] == "http://127.0.0.1:5000/wps"
+    assert {"WPS_REQUEST_TIMEOUT", "WPS_JOB_TIMEOUT", "WPS_POLL_INTERVAL"} <= set(
+        settings["shown"])
+    assert settings["from_settings"] == ["wps:echo"]
+
+
 def test_an_unreachable_server_is_logged_once(session):
     """The third URL refuses connections: one log line naming it, even after a refresh,
     and the other servers' processes are listed."""

@@ -189,6 +189,25 @@ def listing(plan: dict, results: dict, log: Log) -> None:
     }
 
 
+def settings_list(plan: dict, results: dict) -> None:
+    """The server list in the Processing options: its default, and a list set there used
+    once WPS_PROCESSING_URLS is unset (the second server alone, so now the first)."""
+    from processing.core.ProcessingConfig import ProcessingConfig
+
+    provider = QgsApplication.processingRegistry().providerById("wps")
+    shown = {s.name: s.default for s in ProcessingConfig.getSettings().get("WPS", [])}
+    urls = os.environ.pop("WPS_PROCESSING_URLS")
+    try:
+        ProcessingConfig.setSettingValue("WPS_SERVERS", plan["urls"][1])
+        provider.refreshAlgorithms()
+        from_settings = sorted(a.id() for a in provider.algorithms())
+    finally:
+        ProcessingConfig.setSettingValue("WPS_SERVERS", shown.get("WPS_SERVERS", ""))
+        os.environ["WPS_PROCESSING_URLS"] = urls
+        provider.refreshAlgorithms()
+    results["settings"] = {"shown": shown, "from_settings": from_settings}
+
+
 def unload(results: dict) -> None:
     """Unloading the plugin removes its provider."""
     import qgis.utils
@@ -359,6 +378,7 @@ def main(plan_path: str, results_path: str) -> None:
             results[name] = style_check(spec, results)
         except Exception:
             results[name] = {"error": traceback.format_exc()}
+    step("settings", settings_list, plan, results)
     step("unload", unload, results)
     step("headless", headless_provider, results)
     step("background", background, plan, results, log)
