@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := python3-venv cgi-mapserver mapserver-bin lighttpd gdal-bin \
 	python3-qgis qgis-providers postgresql curl nginx
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps venv sample run test bench lint clean docker-build
+.PHONY: help system-deps venv sample run test bench lint clean docker-build qgis-plugin
 
 help:
 	@echo "make run           install what is missing, start the sample WMS and the WPS"
@@ -61,6 +61,10 @@ lint: venv
 
 docker-build:
 	docker build -t wps-edge .
+
+# the QGIS plugin as Plugins → Install from ZIP takes it (see qgis_plugin/README.md)
+qgis-plugin:
+	$(PYTHON) qgis_plugin/build.py dist/wps_processing.zip
 
 clean:
 	rm -rf data/generated var $(VENV) .pytest_cache .hypothesis

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pywps import BoundingBoxInput, ComplexOutput, Format, LiteralInput
+from pywps.inout.literaltypes import AllowedValue
+from pywps.validator.allowed_value import ALLOWEDVALUETYPE
 from pywps.validator.mode import MODE
 
 from wps_app.core.types import METHODS, STRETCHES
@@ -14,7 +16,15 @@ TIFF = Format("image/tiff", extension=".tif")
 TIFF_MIME_TYPES = (GEOTIFF.mime_type, TIFF.mime_type)
 
 # Inputs are validated by our own code (wps_app.core.pipeline.build_request) with messages and
-# locators a user can act on, so PyWPS's own literal validation is switched off.
+# locators a user can act on, so PyWPS's own literal validation is switched off. Ranges are
+# still advertised (AllowedValues in DescribeProcess) so that clients such as QGIS show them.
+LATITUDE_RANGE = (-90.0, 90.0)
+LONGITUDE_RANGE = (-180.0, 180.0)
+
+
+def value_range(minimum: float, maximum: float) -> AllowedValue:
+    """A closed range [minimum, maximum], as DescribeProcess advertises it."""
+    return AllowedValue(allowed_type=ALLOWEDVALUETYPE.RANGE, minval=minimum, maxval=maximum)
 
 
 def layer_input(allowed: list[str], abstract: str) -> LiteralInput:
@@ -25,8 +35,11 @@ def layer_input(allowed: list[str], abstract: str) -> LiteralInput:
 
 
 def degrees_input(identifier: str, title: str) -> LiteralInput:
+    """`lat` (-90..90) or `lon` (-180..180): the tile centre in EPSG:4326 degrees."""
+    minimum, maximum = LATITUDE_RANGE if identifier == "lat" else LONGITUDE_RANGE
     return LiteralInput(
         identifier, title, data_type="float", min_occurs=0, mode=MODE.NONE,
+        allowed_values=[value_range(minimum, maximum)],
         abstract=f"{title} of the tile centre, EPSG:4326 degrees; required unless bbox is given",
     )
 
@@ -41,9 +54,10 @@ def bbox_input() -> BoundingBoxInput:
 
 
 def size_input(identifier: str, default: int, cap: int) -> LiteralInput:
+    """`width` or `height` in pixels, 1..cap (the configured max_width / max_height)."""
     return LiteralInput(
         identifier, f"{identifier.capitalize()} in pixels", data_type="integer",
-        min_occurs=0, default=default, mode=MODE.NONE,
+        min_occurs=0, default=default, mode=MODE.NONE, allowed_values=[value_range(1, cap)],
         abstract=f"Output {identifier} in pixels, 1 to {cap}.",
     )
 

@@ -253,3 +253,38 @@ def front_wps(wms_server, tmp_path_factory):
     yield front
     front.stop()
     server.stop()
+
+
+# --- QGIS plugin (tests/integration/test_qgis_plugin.py) --------------------------------
+
+PLUGIN_MAX_PIXELS = 1_000_000  # far below width x height caps: a refusal with sides in range
+
+
+@pytest.fixture(scope="session")
+def wms_gate(wms_server):
+    """A proxy in front of the sample WMS whose GetMaps wait while its gate is closed."""
+    from gate_proxy import GateProxy
+
+    gate = GateProxy(f"http://127.0.0.1:{wms_server.port}")
+    yield gate
+    gate.close()
+
+
+@pytest.fixture(scope="session")
+def plugin_wps(wms_gate, tmp_path_factory):
+    """The WPS reading the WMS through the gate, allowed PLUGIN_MAX_PIXELS per request."""
+    server = start_wps(tmp_path_factory.mktemp("wps-plugin"), wms_gate.url, workers=2,
+                       overrides={"limits": {"max_pixels": PLUGIN_MAX_PIXELS},
+                                  "wms": {"timeout": 60}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mini_wps(tmp_path_factory):
+    """A second, minimal PyWPS service (tests/support/mini_wps_app.py) under gunicorn."""
+    import mini_wps as mini
+
+    server = mini.start(tmp_path_factory.mktemp("wps-mini"))
+    yield server
+    server.stop()
