@@ -38,13 +38,23 @@ JOB_ID_ENVIRON_KEY = "wps_edge.job_id"
 _LEXICAL = {
     "integer": re.compile(r"[+-]?[0-9]+", re.ASCII),
     "float": re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII),
-    "boolean": re.compile(r"true|false|1|0"),
+    # XML Schema's true/false/1/0; letter case is let go because Python clients (birdy,
+    # OWSLib) send str(True) == "True"
+    "boolean": re.compile(r"(?i:true|false)|1|0"),
 }
 _LEXICAL_HINT = {
-    "integer": "a whole number in ASCII digits",
-    "float": "a decimal number in ASCII digits (e.g. 45.5 or -7.3e1)",
-    "boolean": "true, false, 1 or 0",
+    "integer": "an integer (a whole number in ASCII digits)",
+    "float": "a float (a decimal number in ASCII digits, e.g. 45.5 or -7.3e1)",
+    "boolean": "a boolean: true, false, 1 or 0",
 }
+
+
+def _range_hint(source) -> str:
+    """' within MIN..MAX' from the input's advertised AllowedValues range, if any."""
+    for allowed in getattr(source, "allowed_values", None) or []:
+        if getattr(allowed, "allowed_type", None) == "range":
+            return f" within {allowed.minval:g}..{allowed.maxval:g}"
+    return ""
 
 
 def _owslib_swapped(crs: str | None) -> bool:
@@ -223,8 +233,8 @@ class EdgeService(CompatService):
             if lexical is not None and not lexical.fullmatch(str(data).strip()):
                 # PyWPS would turn "12.5" into 12, or "maybe" into true, without a word
                 raise InvalidParameterValue(
-                    f"{source.identifier} must be {_LEXICAL_HINT[source.data_type]}",
-                    source.identifier,
+                    f"{source.identifier} must be {_LEXICAL_HINT[source.data_type]}"
+                    f"{_range_hint(source)}", source.identifier,
                 )
         try:
             return super().create_literal_inputs(source, inputs)
