@@ -17,10 +17,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from wps_app.ops.processes import stop_group, wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAPFILE = REPO_ROOT / "data" / "sample.map"
@@ -81,22 +81,7 @@ class EmbeddedWms:
     def stop(self) -> None:
         """Stop lighttpd and its MapServer FastCGI children: lighttpd leaves the children
         it spawned running, so the whole process group (its own session) is signalled."""
-        group = self.process.pid
-        if self.process.poll() is None:
-            _signal_group(group, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _signal_group(group, signal.SIGKILL)
-                self.process.wait()
-        _signal_group(group, signal.SIGKILL)  # any FastCGI child still alive
-
-
-def _signal_group(group: int, signum: int) -> None:
-    try:
-        os.killpg(group, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
+        stop_group(self.process, timeout_s=10)
 
 
 def start(
@@ -131,19 +116,13 @@ def start(
         start_new_session=True,
     )
     server = EmbeddedWms(process, port, rundir)
-    probe = f"{server.url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"lighttpd exited with {process.returncode}; see {rundir}")
-        try:
-            with urllib.request.urlopen(probe, timeout=2) as answer:
-                if b"WMS_Capabilities" in answer.read():
-                    return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"embedded WMS did not answer on port {port} within {timeout_s} s")
+    try:
+        wait_until_answering(f"{server.url}?SERVICE=WMS&VERSION=1.3.0&REQUEST=GetCapabilities",
+                             [process], timeout_s, accept=lambda body: b"WMS_Capabilities" in body)
+    except RuntimeError as exc:
+        server.stop()
+        raise RuntimeError(f"embedded WMS on port {port}: {exc}; see {rundir}") from None
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:

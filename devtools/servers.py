@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import configparser
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.embedded_wms import free_port
+from wps_app.ops.processes import stop_group, wait_until_answering
 from wps_app.settings import REPO_ROOT
 
 Overrides = dict[str, dict[str, object]]
@@ -60,13 +58,7 @@ class WpsServer:
         return self.directory / "outputs"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 def start_wps(directory: Path, wms_url: str, workers: int = 2,
@@ -92,19 +84,12 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
         start_new_session=True,
     )
     server = WpsServer(process, port, directory, config)
-    deadline = time.monotonic() + 60
-    probe = f"{server.url}?service=WPS&request=GetCapabilities"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited; see {directory / 'gunicorn.log'}")
-        try:
-            with urllib.request.urlopen(probe, timeout=5) as answer:
-                if answer.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("gunicorn did not answer within 60 s")
+    try:
+        wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities", [process])
+    except RuntimeError as exc:
+        server.stop()
+        raise RuntimeError(f"{exc}; see {directory / 'gunicorn.log'}") from None
+    return server
 
 
 @dataclass
@@ -124,14 +109,12 @@ class FrontServer:
         return f"{self.base}/wps"
 
     def stop(self) -> None:
-        from wps_app.ops import front
-
-        front.stop(self.process)
+        stop_group(self.process)
 
 
 def start_front(wps: WpsServer, directory: Path, client_timeout_s: int = 20) -> FrontServer:
     """Start the nginx front before `wps` and wait until GetCapabilities answers through it."""
-    from wps_app.ops import front, serve
+    from wps_app.ops import front
 
     port = free_port()
     process = front.start(front.FrontOptions(
@@ -139,7 +122,7 @@ def start_front(wps: WpsServer, directory: Path, client_timeout_s: int = 20) -> 
         rundir=directory.resolve(), client_timeout_s=client_timeout_s))
     server = FrontServer(process, port, wps)
     try:
-        serve.wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities",
+        wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities",
                                    [process])
     except RuntimeError:
         server.stop()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import configparser
 import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.embedded_wms import free_port
+from wps_app.ops.processes import stop_group, wait_until_answering
 
 HERE = Path(__file__).resolve().parent
 TITLE = "Mini WPS for plugin tests"
@@ -31,13 +29,7 @@ class MiniWps:
         return f"http://127.0.0.1:{self.port}/wps"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process)
 
 
 def write_config(directory: Path, port: int) -> Path:
@@ -74,16 +66,9 @@ def start(directory: Path) -> MiniWps:
         env=environment, stdout=log, stderr=log, start_new_session=True,
     )
     server = MiniWps(process, port, directory)
-    probe = f"{server.url}?service=WPS&request=GetCapabilities"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited; see {directory / 'gunicorn.log'}")
-        try:
-            with urllib.request.urlopen(probe, timeout=5) as answer:
-                if answer.status == 200:
-                    return server
-        except OSError:
-            time.sleep(0.2)
-    server.stop()
-    raise RuntimeError("the mini WPS did not answer within 60 s")
+    try:
+        wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities", [process])
+    except RuntimeError:
+        server.stop()
+        raise
+    return server

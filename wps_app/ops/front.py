@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from wps_app.ops.processes import stop_group
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf.in"
 TEMP_FOLDERS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -68,14 +69,4 @@ def start(options: FrontOptions) -> subprocess.Popen:
 
 def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
     """Stop nginx (master and workers share its process group)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    stop_group(process, timeout_s)

@@ -16,11 +16,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 from wps_app.ops import cleanup, front
+from wps_app.ops.processes import stop_group, wait_until_answering
 from wps_app.settings import REPO_ROOT, load_settings
 
 
@@ -38,30 +37,7 @@ def start_gunicorn(bind: str, workers: int | None = None, log: Path | None = Non
 
 def stop_gunicorn(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
     """SIGTERM (graceful: in-flight requests finish), then SIGKILL."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_until_answering(url: str, processes: list[subprocess.Popen],
-                         timeout_s: float = 60.0) -> None:
-    """Return once `url` answers 200; RuntimeError if a process exits or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            threading.Event().wait(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout_s:g} s")
+    stop_group(process, timeout_s)
 
 
 def _cleanup_loop(every_s: float, stop: threading.Event) -> None:
