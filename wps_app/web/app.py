@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import mimetypes
+import os
 import re
 import time
 from pathlib import Path
@@ -117,7 +118,8 @@ class EdgeApp:
             wrap_file(request.environ, handle),
             content_type=content_type,
             direct_passthrough=True,
-            headers={"Content-Length": str(Path(path).stat().st_size)},
+            # the size of the file opened: a status document replaced since has another
+            headers={"Content-Length": str(os.fstat(handle.fileno()).st_size)},
         )
 
     def _health(self) -> Response:
