@@ -14,7 +14,7 @@ from pywps import Process
 from pywps.response.status import WPS_STATUS
 
 from wps_app import context
-from wps_app.jobs import store as jobs
+from wps_app.jobs import owners as jobs
 
 
 class EdgeProcess(Process):

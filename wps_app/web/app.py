@@ -30,7 +30,7 @@ from wps_app import __version__, context
 from wps_app.core.errors import WmsError
 from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import fetch_layers
-from wps_app.jobs import store as jobs
+from wps_app.jobs import owners as jobs
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
 from wps_app.wps import public_urls, request_guard, responses
 from wps_app.wps.service import EdgeService
