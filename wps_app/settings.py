@@ -130,6 +130,7 @@ class Settings:
     work_path: Path = REPO_ROOT / "var" / "tmp"
     server_url: str = "http://127.0.0.1:5000/wps"
     max_runtime_s: float = 600.0
+    lease_s: float = 30.0
     trusted_proxies: str = ""
     max_output_mb: float = 2048.0
     retention_hours: float = 24.0
@@ -178,6 +179,7 @@ class Settings:
             work_path=_path(get("server", "workdir", d.work_path)),
             server_url=get("server", "url", d.server_url),
             max_runtime_s=float(get("jobs", "max_runtime", d.max_runtime_s)),
+            lease_s=float(get("jobs", "lease_s", d.lease_s)),
             trusted_proxies=get("server", "trusted_proxies", d.trusted_proxies),
             max_output_mb=float(get("limits", "max_output_mb", d.max_output_mb)),
             retention_hours=float(get("output", "retention_hours", d.retention_hours)),

@@ -7,7 +7,6 @@ WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import logging
@@ -30,9 +29,10 @@ from wps_app import __version__, context
 from wps_app.core.errors import WmsError
 from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import fetch_layers
-from wps_app.jobs import owners as jobs
+from wps_app.jobs import JobStore
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
-from wps_app.wps import public_urls, request_guard, responses
+from wps_app.wps import public_urls, pywps_compat, request_guard, responses
+from wps_app.wps.reaper import Reaper
 from wps_app.wps.service import EdgeService
 
 LOGGER = logging.getLogger(__name__)
@@ -75,9 +75,10 @@ def _configure_pywps(files: list[Path], settings: Settings) -> None:
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
-    def __init__(self, service: EdgeService, settings: Settings) -> None:
+    def __init__(self, service: EdgeService, settings: Settings, reaper: Reaper) -> None:
         self.service = service
         self.settings = settings
+        self.reaper = reaper
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
         self._advertised: dict[str, dict[str, str]] | None = None
         self.max_request_bytes = request_guard.parse_size(
@@ -138,20 +139,9 @@ class EdgeApp:
 
     def _reap_jobs(self) -> None:
         try:
-            if jobs.reap(self.settings.output_path, self.settings.max_runtime_s) is not None:
-                self._drain_queue()
+            self.reaper.run_if_due()
         except Exception:  # the reaper must never break the request that triggered it
             LOGGER.exception("job reaper failed")
-
-    def _drain_queue(self) -> None:
-        """Start a queued async job when there is room. PyWPS only starts the next queued
-        job when a job ends normally, so a crashed job would stall the queue forever."""
-        running, stored = jobs.counts()
-        parallel = int(pywps_config.get_config_value("server", "parallelprocesses"))
-        if stored and (parallel < 0 or running < parallel):
-            launcher = copy.copy(next(iter(self.service.processes.values())))
-            launcher.service, launcher.async_ = self.service, True
-            launcher.launch_next_process()
 
     def __call__(self, environ, start_response):
         """Serve one request and log one line for it (operation, status, duration)."""
@@ -232,13 +222,17 @@ def create_app(cfgfiles: list[str | Path] | None = None) -> EdgeApp:
         )
     responses.install()
     public_urls.install()
-    jobs.install()
     _configure_pywps(files, settings)
+    store = JobStore.from_url(pywps_config.get_config_value("logging", "database"),
+                              lease_s=settings.lease_s, max_runtime_s=settings.max_runtime_s)
+    store.migrate()
+    pywps_compat.install(store)
     context.configure(settings)
     for name, catalog in context.catalogs().items():
         try:
             catalog.layers()
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
-    return EdgeApp(EdgeService(get_processes()), settings)
+    service = EdgeService(get_processes())
+    return EdgeApp(service, settings, Reaper(store, service, settings.output_path))
 
