@@ -14,7 +14,9 @@ import rasterio
 import requests
 from jobs import (
     alive,
+    freeze,
     references_of,
+    status_of,
     store_row,
     submit,
     wait_for_end,
@@ -79,6 +81,23 @@ def test_killed_worker_ends_the_job_failed(slow_wps):
     assert row["status"] == "failed" and "stopped answering" in row["message"]
     assert row["lease_expires"] is None and row["finished"]
     assert list(slow_wps.output_path.glob("*/*")) == []
+
+
+def test_a_hung_job_that_comes_back_gives_up(slow_wps):
+    """SIGSTOP the job's process: its lease expires and the job is failed elsewhere; once
+    resumed, the process learns it lost the job and ends without touching its status."""
+    url = submit(slow_wps)
+    pid = wait_started(url, slow_wps)
+    freeze(pid, slow_wps)
+    try:
+        final = wait_for_end(url, timeout_s=30)[-1]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert final[0] == "ProcessFailed" and "stopped answering" in final[2]
+    wait_until(lambda: not alive(pid), what="the resumed process ends")
+    name, _, text, _ = status_of(url)
+    assert name == "ProcessFailed" and "stopped answering" in text
+    assert store_row(slow_wps, url.rsplit("/", 1)[1][:-4])["message"] == text
 
 
 def test_job_over_the_maximum_run_time_is_stopped(slow_wps):

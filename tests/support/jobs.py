@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import time
 
@@ -95,6 +96,26 @@ def job_processes(server) -> list[int]:
         if fields[3] != session and fields[0] not in ("Z", "X"):
             found.append(int(entry))
     return found
+
+
+def freeze(pid: int, server, timeout_s: float = 20) -> None:
+    """SIGSTOP process `pid` at a moment it holds no lock on the server's SQLite store (a
+    process frozen inside a write transaction would stall every other writer): stop it,
+    try a write that needs the whole database at once, resume it and retry if that fails."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with sqlite3.connect(server.directory / "pywps-logs.sqlite", timeout=0,
+                                 isolation_level=None) as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("UPDATE edge_schema_version SET version = version")
+                db.execute("COMMIT")
+            return
+        except sqlite3.OperationalError:  # "database is locked": by the frozen process
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.01)
+    raise AssertionError("the process always held the database")
 
 
 def wait_started(url: str, server, timeout_s: float = 20) -> int:

@@ -78,3 +78,50 @@ def test_pywps_counts_come_from_the_store(installed):
     installed.register("a", "echo", "wps", limits=Limits(1, 5))
     installed.register("b", "echo", "wps", limits=Limits(1, 5))
     assert dblog.get_process_counts() == (1, 1)
+
+
+class Exited(Exception):
+    """os._exit, as the tests see it."""
+
+
+def test_a_runner_given_up_for_dead_never_leaves_a_stale_document(tmp_path, monkeypatch):
+    """Frozen between its store update and its document write, a job's process was given up
+    and its job failed (document rewritten) elsewhere; on resuming it writes a stale
+    Started document, but its next store call tells it the job is lost, and it writes the
+    failure back before it ends."""
+    from types import SimpleNamespace
+
+    from pywps.response.status import WPS_STATUS
+
+    from wps_app.jobs import LEASE_EXPIRED
+    from wps_app.wps.job_status import publish_failures
+
+    store = JobStore.from_url(f"sqlite:///{tmp_path}/jobs.sqlite", lease_s=30)
+    store.migrate()
+    store.register("job-1", "echo", "wps", limits=Limits())
+    document = tmp_path / "job-1.xml"
+    echo = Echo()
+    service = SimpleNamespace(processes={"echo": echo})
+    process = SimpleNamespace(uuid="job-1", workdir=None, service=service, clean=lambda: None)
+
+    def pywps_update_status(status, message, percent, clean=True):
+        # the other instance acts while this process is frozen before its write
+        store.fail("job-1", LEASE_EXPIRED)
+        publish_failures([store.get("job-1")], service.processes, tmp_path)
+        document.write_text("<stale started document/>")
+
+    def exit_(code):
+        raise Exited(code)
+
+    response = SimpleNamespace(_update_status=pywps_update_status, status_percentage=0)
+    monkeypatch.setattr(pywps_compat, "status_dir", lambda: tmp_path)
+    monkeypatch.setattr(pywps_compat.os, "_exit", exit_)
+    run = pywps_compat._JobRun(store, process, response)
+    assert run.store.start("job-1")
+    response._update_status = run._record  # as run.start() does, without its thread
+    response._update_status(WPS_STATUS.STARTED, "filtering", 40)
+    assert document.read_text() == "<stale started document/>"
+    with pytest.raises(Exited):
+        run.heartbeat.beat()  # the store says the job ended: the runner gives up
+    assert "ProcessFailed" in document.read_text()
+    assert LEASE_EXPIRED in document.read_text()

@@ -172,7 +172,10 @@ class _JobRun:
 
     Every status update of the job goes to the store first, then (if the job is still this
     process's) to the status document, under one lock; the heartbeat thread takes the same
-    lock to end an overdue job, so no later update can overwrite the failure.
+    lock to end an overdue job, so no later update can overwrite the failure. A process
+    frozen between the two (given up for dead, its job failed elsewhere) may write one
+    stale document on resuming; its next store call then finds the job lost, and it writes
+    the failure back before it ends.
     """
 
     def __init__(self, store: JobStore, process: Process, wps_response: ExecuteResponse):
@@ -189,6 +192,7 @@ class _JobRun:
         """Mark the job running and start its heartbeat; False when it may not run."""
         if not self.store.start(self.job_id, self.process.workdir):
             LOGGER.warning("job %s ended before it could start", self.job_id)
+            self._restore_failure()  # the accepting worker may have written over it
             self.process.clean()
             return False
         # this response object only (an instance attribute shadows the method)
@@ -218,10 +222,21 @@ class _JobRun:
                 self._lost()
             self._pywps_update_status(status, message, status_percentage, clean)
 
+    def _restore_failure(self) -> None:
+        """Rewrite the failure another instance recorded: this process, frozen between a
+        store update and its document, may have written a stale status over it."""
+        try:
+            job = self.store.get(self.job_id)
+            if job is not None and job.status == "failed":
+                publish_failures([job], self.process.service.processes, status_dir())
+        except Exception:
+            LOGGER.exception("job %s: failure document not restored", self.job_id)
+
     def _lost(self) -> None:
-        """Another instance ended the job (and wrote its document): stop here."""
-        with self.lock:
+        """Another instance ended the job: make its document say so again, stop here."""
+        with self.lock:  # no status update of this process runs meanwhile, or after
             LOGGER.warning("job %s was ended elsewhere; its process stops", self.job_id)
+            self._restore_failure()
             self.process.clean()
             os._exit(0)
 
