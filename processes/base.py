@@ -1,21 +1,20 @@
-"""The PyWPS Process base of our processes: validation before the job, job registration.
+"""The PyWPS Process base of our processes: validation before the job, jobs in the store.
 
 - `check_request(wps_request)` runs before a job is accepted, so bad input is refused with
   an ExceptionReport (not a ProcessFailed status).
-- Sync requests are bounded by the gunicorn worker pool only (see pywps_compat).
-- Async jobs are registered in the shared job store from the moment they are accepted,
-  which is what admission counts and what the reaper watches.
+- Jobs go through the shared JobStore (wps_app.wps.pywps_compat.CompatProcess): sync
+  requests are bounded by the gunicorn worker pool only; async jobs are admitted, leased
+  and ended in the store.
 """
 
 from __future__ import annotations
 
-from wps_app.jobs import store as jobs
 from wps_app.wps.pywps_compat import CompatProcess
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY
 
 
 class EdgeProcess(CompatProcess):
-    """A PyWPS Process with early validation and job registration."""
+    """A PyWPS Process with early validation, its jobs in the JobStore."""
 
     def check_request(self, wps_request) -> None:
         """Raise a pywps.exceptions exception for bad input; default: accept all."""
@@ -25,15 +24,3 @@ class EdgeProcess(CompatProcess):
         if wps_request.http_request is not None:  # for the app's request log line
             wps_request.http_request.environ[JOB_ID_ENVIRON_KEY] = str(uuid)
         return super().execute(wps_request, uuid)
-
-    def job_accepted(self, job_id: str) -> None:
-        jobs.register_accepted(job_id)
-
-    def job_running(self, job_id: str, workdir: str) -> None:
-        jobs.register_running(job_id, workdir)
-
-    def launch_next_process(self):
-        # Only the end of an async job frees a slot in the async queue; PyWPS also looked
-        # (one database query) after every sync request.
-        if getattr(self, "async_", False):
-            super().launch_next_process()

@@ -8,25 +8,27 @@ from dataclasses import dataclass
 
 from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import LayerCatalog
+from wps_app.jobs import JobStore
 from wps_app.settings import Settings
 
 
 @dataclass(frozen=True, eq=False)
 class Runtime:
-    """Settings and the per-source WMS layer catalogs of this instance."""
+    """Settings, the per-source WMS layer catalogs and the job store of this instance."""
 
     settings: Settings
     catalogs: Mapping[str, LayerCatalog]
+    jobs: JobStore
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, jobs: JobStore) -> Runtime:
         """A fresh layer catalog per configured WMS source (nothing is fetched yet)."""
         catalogs = {
             server.name: LayerCatalog(wms_source(settings, server.name),
                                       settings.capabilities_ttl_s)
             for server in settings.wms_servers
         }
-        return cls(settings, catalogs)
+        return cls(settings, catalogs, jobs)
 
     def catalog(self, source: str | None = None) -> LayerCatalog:
         """The layer catalog of WMS source `source` (the default one for None)."""

@@ -191,11 +191,13 @@ class Settings:
     work_path: Path = REPO_ROOT / "var" / "tmp"
     server_url: str = "http://127.0.0.1:5000/wps"  # the WPS endpoint's public URL
     max_runtime_s: float = 600.0
+    lease_s: float = 30.0
     trusted_proxies: str = ""
     max_output_mb: float = 2048.0
     retention_hours: float = 24.0
     max_request_bytes: int = 1024 * 1024
     parallel_processes: int = 4
+    max_queued_processes: int = 16
     database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
     keys_file: Path | None = None  # [auth] keys_file: API keys required when set
 
@@ -243,11 +245,13 @@ class Settings:
             work_path=_path(get("server", "workdir", d.work_path)),
             server_url=get("server", "url", d.server_url),
             max_runtime_s=float(get("jobs", "max_runtime", d.max_runtime_s)),
+            lease_s=float(get("jobs", "lease_s", d.lease_s)),
             trusted_proxies=get("server", "trusted_proxies", d.trusted_proxies),
             max_output_mb=float(get("limits", "max_output_mb", d.max_output_mb)),
             retention_hours=float(get("output", "retention_hours", d.retention_hours)),
             max_request_bytes=parse_size(get("server", "maxrequestsize", "1mb")),
             parallel_processes=int(get("server", "parallelprocesses", d.parallel_processes)),
+            max_queued_processes=int(get("server", "maxprocesses", d.max_queued_processes)),
             database=_database_url(get("logging", "database", d.database)),
             keys_file=_path(get("auth", "keys_file", "")) if get("auth", "keys_file", "")
             else None,

@@ -82,9 +82,10 @@ def slow_proxy(wms_server):
 
 @pytest.fixture(scope="session")
 def slow_wps(slow_proxy, tmp_path_factory):
-    """A WPS behind the slow proxy whose async jobs may run at most 4 s."""
+    """A WPS behind the slow proxy whose async jobs may run at most 4 s, on 3 s leases."""
     server = start_wps(tmp_path_factory.mktemp("wps-slow"), slow_proxy.url, workers=2,
-                       overrides={"wms": {"timeout": 30}, "jobs": {"max_runtime": 4}})
+                       overrides={"wms": {"timeout": 30},
+                                  "jobs": {"max_runtime": 4, "lease_s": 3}})
     yield server
     server.stop()
 
@@ -165,7 +166,7 @@ def busy_proxy(wms_server):
 def busy_wps(busy_proxy, tmp_path_factory):
     """One async job at a time and one in the queue, behind a WMS a test can hold."""
     server = start_wps(tmp_path_factory.mktemp("wps-busy"), busy_proxy.url, workers=2,
-                       overrides={"wms": {"timeout": 60},
+                       overrides={"wms": {"timeout": 60}, "jobs": {"lease_s": 3},
                                   "server": {"parallelprocesses": 1, "maxprocesses": 1}})
     yield server
     server.stop()

@@ -6,7 +6,7 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
-from jobs import job_pid, status_of, submit, wait_for_end, wait_started
+from jobs import status_of, store_row, submit, wait_for_end, wait_started
 from waiting import wait_until
 from wpsclient import exception_of, execute_body, literal, post, raw_output
 
@@ -45,7 +45,8 @@ def test_queue_then_server_busy_then_drain(busy_wps, busy_gate):
 
 
 def test_queue_drains_after_a_crashed_job(busy_wps, busy_gate):
-    """A running job is killed: the reaper fails it and starts the queued one."""
+    """A running job is killed: its lease expires, the reaper fails it and starts the
+    queued one."""
     first = submit(busy_wps, point(4))
     second = submit(busy_wps, point(5))
     busy_gate.wait_held(1)
@@ -58,9 +59,10 @@ def test_queue_drains_after_a_crashed_job(busy_wps, busy_gate):
         state = status_of(first)
         return state if state[0] == "ProcessFailed" else None
 
-    assert "died" in wait_until(failed, 20, "the killed job to end ProcessFailed")[2]
+    assert "stopped answering" in wait_until(failed, 30, "the killed job to end Failed")[2]
     # the queued job starts: its GetMap joins the killed job's, still held by the proxy
     busy_gate.wait_held(2)
     busy_gate.release()
     assert wait_for_end(second, 30)[-1][0] == "ProcessSucceeded"
-    assert job_pid(busy_wps, second.rsplit("/", 1)[1][:-4])
+    row = store_row(busy_wps, second.rsplit("/", 1)[1][:-4])
+    assert row["status"] == "succeeded" and row["started"] and not row["queued"]

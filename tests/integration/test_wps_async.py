@@ -8,15 +8,24 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 import numpy as np
 import rasterio
 import requests
-from jobs import references_of, status_of, submit, wait_for_end, wait_started
+from jobs import (
+    alive,
+    freeze,
+    references_of,
+    status_of,
+    store_row,
+    submit,
+    wait_for_end,
+    wait_started,
+)
 from lxml import etree
+from schemas.validate import validate
 from waiting import wait_until
-from wpsclient import literal
+from wpsclient import NS, literal
 
 
 def test_async_moves_through_stages_and_succeeds(gated_wps, gate):
@@ -72,24 +81,47 @@ def test_async_failure_carries_the_reason(faulty_wps, fault_proxy):
 
 
 def test_killed_worker_ends_the_job_failed(slow_wps):
-    """SIGKILL the process running a job (held up by the slow WMS): the job ends Failed."""
+    """SIGKILL the process running a job (held up by the slow WMS): its lease (3 s) expires
+    and the job ends Failed, in the store and in a valid status document."""
     url = submit(slow_wps)
     os.kill(wait_started(url, slow_wps), signal.SIGKILL)
-    time.sleep(2.5)  # the reaper runs at most every 2 s per worker
-    name, _, text, _ = status_of(url)
+    name, _, text, doc = wait_for_end(url, timeout_s=30)[-1]
     assert name == "ProcessFailed", text
-    assert "died" in text
+    assert "stopped answering" in text
+    assert validate(etree.tostring(doc)) == []
+    assert doc.findtext("wps:Process/ows:Identifier", None, NS) == "get_raster_process"
+    row = store_row(slow_wps, url.rsplit("/", 1)[1][:-4])
+    assert row["status"] == "failed" and "stopped answering" in row["message"]
+    assert row["lease_expires"] is None and row["finished"]
     assert list(slow_wps.output_path.glob("*/*")) == []
 
 
-def test_job_over_the_maximum_run_time_is_stopped(slow_wps):
+def test_a_hung_job_that_comes_back_gives_up(slow_wps):
+    """SIGSTOP the job's process: its lease expires and the job is failed elsewhere; once
+    resumed, the process learns it lost the job and ends without touching its status."""
     url = submit(slow_wps)
     pid = wait_started(url, slow_wps)
-    seen = wait_for_end(url, timeout_s=15)
+    freeze(pid, slow_wps)
+    try:
+        final = wait_for_end(url, timeout_s=30)[-1]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert final[0] == "ProcessFailed" and "stopped answering" in final[2]
+    wait_until(lambda: not alive(pid), 20, "the resumed process ends")
+    name, _, text, _ = status_of(url)
+    assert name == "ProcessFailed" and "stopped answering" in text
+    assert store_row(slow_wps, url.rsplit("/", 1)[1][:-4])["message"] == text
+
+
+def test_job_over_the_maximum_run_time_is_stopped(slow_wps):
+    """The job's own process fails it at max_runtime (4 s) and ends itself."""
+    url = submit(slow_wps)
+    pid = wait_started(url, slow_wps)
+    seen = wait_for_end(url, timeout_s=30)
     assert seen[-1][0] == "ProcessFailed"
     assert "maximum run time of 4 s" in seen[-1][2]
-    time.sleep(0.2)
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    wait_until(lambda: not alive(pid), 20, "the job's process ends")
+    assert store_row(slow_wps, url.rsplit("/", 1)[1][:-4])["status"] == "failed"
 
 
 def test_jobs_in_postgresql_are_answered_by_any_worker(pg_wps, postgres):
@@ -100,17 +132,17 @@ def test_jobs_in_postgresql_are_answered_by_any_worker(pg_wps, postgres):
     for url in urls:
         assert wait_for_end(url)[-1][0] == "ProcessSucceeded"
     uuids = [u.rsplit("/", 1)[1][:-4] for u in urls]
-    rows = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d", "wps",
-         "-At", "-c", "SELECT uuid, status FROM pywps_requests WHERE operation = 'execute'"],
-        check=True, capture_output=True, text=True).stdout.split()
-    statuses = dict(row.split("|") for row in rows)
-    assert all(statuses[u] == "4" for u in uuids)  # WPS_STATUS.SUCCEEDED
-    owners = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d", "wps",
-         "-At", "-c", "SELECT count(*) FROM edge_job_owners"],
-        check=True, capture_output=True, text=True).stdout.strip()
-    assert int(owners) >= 6
+
+    def psql(query: str) -> list[str]:
+        return subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(postgres.port), "-U", "postgres", "-d",
+             "wps", "-At", "-c", query], check=True, capture_output=True, text=True
+        ).stdout.split()
+
+    rows = psql("SELECT job_id, status, binding, progress FROM edge_jobs")
+    statuses = {job_id: rest for job_id, *rest in (row.split("|") for row in rows)}
+    assert all(statuses[u] == ["succeeded", "wps", "100"] for u in uuids)
+    assert psql("SELECT version FROM edge_schema_version") == ["2"]
 
 
 def test_async_by_key_value_pairs(wps):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import threading
 import time
 
 import requests
@@ -54,20 +57,79 @@ def references_of(doc) -> dict[str, str]:
     }
 
 
-def job_pid(server, uuid: str) -> int:
+def store_row(server, uuid: str) -> dict | None:
+    """Job `uuid` as the server's JobStore (a file SQLite) holds it."""
     with sqlite3.connect(server.directory / "pywps-logs.sqlite") as db:
-        row = db.execute("SELECT pid FROM edge_job_owners WHERE uuid = ?", (uuid,)).fetchone()
-    return row[0] if row else 0
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM edge_jobs WHERE job_id = ?", (uuid,)).fetchone()
+    return dict(row) if row else None
 
 
-def wait_started(url: str, server) -> int:
-    uuid = url.rsplit("/", 1)[1][: -len(".xml")]
-    deadline = time.monotonic() + 20
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].decode().split()
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        return _stat(pid)[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def job_processes(server) -> list[int]:
+    """The live processes running async jobs of `server`: forks of its gunicorn (the same
+    command line) outside gunicorn's session (PyWPS detaches a job with setsid).
+
+    Tests only: the service itself never looks at process ids."""
+    with open(f"/proc/{server.process.pid}/cmdline", "rb") as handle:
+        command = handle.read()
+    session = _stat(server.process.pid)[3]
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                if handle.read() != command:
+                    continue
+            fields = _stat(int(entry))
+        except (OSError, IndexError):
+            continue
+        if fields[3] != session and fields[0] not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def freeze(pid: int, server, timeout_s: float = 20) -> None:
+    """SIGSTOP process `pid` at a moment it holds no lock on the server's SQLite store (a
+    process frozen inside a write transaction would stall every other writer): stop it,
+    try a write that needs the whole database at once, resume it and retry if that fails."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        # The job's own pid is recorded before it reports Started (the accepting
-        # worker's pid is recorded before that): read it only once Started is seen.
-        if status_of(url)[0] == "ProcessStarted":
-            return job_pid(server, uuid)
-        time.sleep(0.05)
-    raise AssertionError("job never started")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with sqlite3.connect(server.directory / "pywps-logs.sqlite", timeout=0,
+                                 isolation_level=None) as db:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("UPDATE edge_schema_version SET version = version")
+                db.execute("COMMIT")
+            return
+        except sqlite3.OperationalError:  # "database is locked": by the frozen process
+            os.kill(pid, signal.SIGCONT)
+            threading.Event().wait(0.01)
+    raise AssertionError("the process always held the database")
 
+
+def wait_started(url: str, server, timeout_s: float = 20) -> int:
+    """Wait until the job reports Started; returns the id of the process running it (the
+    only job process of `server` then)."""
+    def started() -> int | None:
+        if status_of(url)[0] == "ProcessStarted":
+            running = job_processes(server)
+            if len(running) == 1:
+                return running[0]
+        return None
+
+    return wait_until(started, timeout_s, "the job to start, alone")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib
 import os
 import re
 import uuid
@@ -20,6 +21,7 @@ from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 from werkzeug.test import Client
 
+from wps_app.jobs import JobStore, Limits
 from wps_app.settings import REPO_ROOT, Settings, read_config
 from wps_app.wps import public_urls, pywps_compat, responses
 from wps_app.wps.config import pywps_configuration
@@ -27,15 +29,38 @@ from wps_app.wps.config import pywps_configuration
 COMPAT = REPO_ROOT / "wps_app" / "wps" / "pywps_compat.py"
 
 
+def _restore_after_test(monkeypatch) -> None:
+    """Every module or class attribute install() replaces is put back after the test."""
+    for replacement in pywps_compat.REPLACEMENTS:
+        module_name, _, path = replacement.target.partition(":")
+        owner = importlib.import_module(module_name)
+        *parents, name = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        if isinstance(owner, type) and owner in (pywps.Process, pywps.Service):
+            continue  # overridden in CompatProcess/CompatService subclasses, not replaced
+        monkeypatch.setattr(owner, name, getattr(owner, name))
+    monkeypatch.setattr(pywps_compat, "_jobs", None)
+
+
 @pytest.fixture
-def installed(tmp_path):
-    """PyWPS configured as the app configures it, on temporary folders."""
+def store(tmp_path) -> JobStore:
+    store = JobStore.from_url(f"sqlite:///{tmp_path}/jobs.sqlite")
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def installed(tmp_path, store, monkeypatch):
+    """PyWPS configured as the app configures it, on temporary folders and a fresh store;
+    everything install() replaced is put back afterwards."""
+    _restore_after_test(monkeypatch)
     parser = read_config([REPO_ROOT / "pywps.cfg"], {
         "WPS_SERVER_OUTPUTPATH": str(tmp_path / "out"), "WPS_SERVER_WORKDIR": str(tmp_path),
         "WPS_LOGGING_DATABASE": f"sqlite:///{tmp_path / 'jobs.sqlite'}",
         "WPS_WMS_URL": "http://127.0.0.1:9/wms?key=a%20b"})
     config = pywps_configuration(parser, Settings.from_parser(parser))
-    pywps_compat.install(config)
+    pywps_compat.install(config, store, Limits(), tmp_path / "out")
     return config
 
 
@@ -143,15 +168,16 @@ def test_one_template_environment_with_our_templates_first(installed):
 
 
 def test_status_documents_are_replaced_never_rewritten_in_place(installed, tmp_path):
-    storage = FileStorage(str(tmp_path), "http://127.0.0.1:9/outputs/")
+    folder = tmp_path / "status"
+    storage = FileStorage(str(folder), "http://127.0.0.1:9/outputs/")
     storage.write("<old/>", "job.xml")
-    inode = os.stat(tmp_path / "job.xml").st_ino
-    with open(tmp_path / "job.xml") as reader:  # a client in the middle of a read
+    inode = os.stat(folder / "job.xml").st_ino
+    with open(folder / "job.xml") as reader:  # a client in the middle of a read
         storage.write("<new/>", "job.xml")
         assert reader.read() == "<old/>"
-    assert (tmp_path / "job.xml").read_text() == "<new/>"
-    assert os.stat(tmp_path / "job.xml").st_ino != inode
-    assert [p.name for p in tmp_path.iterdir()] == ["job.xml"]
+    assert (folder / "job.xml").read_text() == "<new/>"
+    assert os.stat(folder / "job.xml").st_ino != inode
+    assert [p.name for p in folder.iterdir()] == ["job.xml"]
 
 
 class _Response:
@@ -179,9 +205,7 @@ def test_status_documents_render_only_when_read(installed, stored, status, raw, 
 
 
 class _TwoOutputs(pywps_compat.CompatProcess):
-    """A tiny process: two text outputs, records its job hooks."""
-
-    hooks: list = []
+    """A tiny process: two text outputs."""
 
     def __init__(self):
         text = [Format("text/plain")]
@@ -196,12 +220,6 @@ class _TwoOutputs(pywps_compat.CompatProcess):
             if identifier in response.outputs:  # only the outputs the request asked for
                 response.outputs[identifier].data = text
         return response
-
-    def job_accepted(self, job_id):
-        self.hooks.append(("accepted", job_id))
-
-    def job_running(self, job_id, workdir):
-        self.hooks.append(("running", job_id))
 
 
 def _execute(client, outputs: list[str], asynchronous: bool = False):
@@ -228,38 +246,46 @@ def test_a_response_document_returns_only_the_outputs_it_lists(installed, monkey
     assert "second" in doc and "first" not in doc
 
 
-def test_sync_requests_skip_admission_and_job_hooks(installed, monkeypatch):
-    monkeypatch.setattr(pywps.dblog, "get_process_counts",
-                        lambda: pytest.fail("a sync request consulted the job store"))
-    _TwoOutputs.hooks = []
+def test_a_sync_execute_touches_no_job_log(installed, store, monkeypatch):
+    """PyWPS would write the request to its log three times and count it against async
+    admission; now neither its log nor the JobStore is touched."""
+    def no_database():
+        raise AssertionError("PyWPS's job log was used")
+
+    monkeypatch.setattr(pywps.dblog, "get_session", no_database)
+    monkeypatch.setattr(store, "admit", lambda *_a: pytest.fail("admission consulted"))
     client = Client(pywps_compat.CompatService([_TwoOutputs()]))
     assert "first" in _execute(client, ["a", "b"]).get_data(as_text=True)
-    assert _TwoOutputs.hooks == []
+    assert store.list() == []
 
 
-def test_async_jobs_are_announced_before_they_run(installed, monkeypatch):
-    """_run_async calls job_accepted before the job starts; _run_process calls
-    job_running in the process that runs it."""
-    started = []
+def test_pywps_counts_come_from_the_store(installed, store):
+    store.register("a", "two", "wps", limits=Limits(1, 5))
+    store.register("b", "two", "wps", limits=Limits(1, 5))
+    assert pywps.dblog.get_process_counts() == (1, 1)
+
+
+def test_async_jobs_are_registered_before_they_run(installed, store, monkeypatch):
+    """The accepting worker registers the job in the store (admission) before the job's
+    process starts; that process marks it running and ends it there."""
+    seen_at_start = []
 
     class Launcher:
         def __init__(self, process, wps_request, wps_response):
             self.args = (process, wps_request, wps_response)
 
         def start(self):
-            started.append(list(_TwoOutputs.hooks))
             process, wps_request, wps_response = self.args
+            seen_at_start.append(store.get(str(process.uuid)).status)
             process._run_process(wps_request, wps_response)  # what the fork would run
 
     import pywps.processing
     monkeypatch.setattr(pywps.processing, "Process", Launcher)
-    monkeypatch.setattr(pywps.dblog, "get_process_counts", lambda: (0, 0))
-    _TwoOutputs.hooks = []
     client = Client(pywps_compat.CompatService([_TwoOutputs()]))
     _execute(client, ["a", "b"], asynchronous=True)
-    job = [h[1] for h in _TwoOutputs.hooks]
-    assert [h[0] for h in _TwoOutputs.hooks] == ["accepted", "running"] and len(set(job)) == 1
-    assert started == [[("accepted", job[0])]]
+    (job,) = store.list()
+    assert seen_at_start == ["accepted"]
+    assert (job.status, job.process_id, job.binding) == ("succeeded", "two", "wps")
 
 
 def test_job_ids_are_random(installed, monkeypatch):
@@ -268,7 +294,6 @@ def test_job_ids_are_random(installed, monkeypatch):
 
     monkeypatch.setattr(pywps.processing, "Process", lambda **_kwargs: type(
         "NotStarted", (), {"start": lambda self: None})())
-    monkeypatch.setattr(pywps.dblog, "get_process_counts", lambda: (0, 0))
     client = Client(pywps_compat.CompatService([_TwoOutputs()]))
     ids = []
     for _ in range(3):
@@ -281,3 +306,47 @@ def test_job_ids_are_random(installed, monkeypatch):
 def test_the_installed_configuration_is_a_plain_parser(installed):
     assert isinstance(installed, configparser.ConfigParser)
     assert installed.get("wms", "url", raw=False).endswith("%20b")
+
+
+class _Exited(Exception):
+    """os._exit, as the tests see it."""
+
+
+def test_a_runner_given_up_for_dead_never_leaves_a_stale_document(tmp_path, monkeypatch):
+    """Frozen between its store update and its document write, a job's process was given up
+    and its job failed (document rewritten) elsewhere; on resuming it writes a stale
+    Started document, but its next store call tells it the job is lost, and it writes the
+    failure back before it ends."""
+    from types import SimpleNamespace
+
+    from wps_app.jobs import LEASE_EXPIRED
+    from wps_app.wps.job_status import publish_failures
+
+    store = JobStore.from_url(f"sqlite:///{tmp_path}/jobs.sqlite", lease_s=30)
+    store.migrate()
+    store.register("job-1", "two", "wps", limits=Limits())
+    document = tmp_path / "job-1.xml"
+    service = SimpleNamespace(processes={"two": _TwoOutputs()})
+    process = SimpleNamespace(uuid="job-1", workdir=None, service=service, clean=lambda: None)
+
+    def pywps_update_status(status, message, percent, clean=True):
+        # the other instance acts while this process is frozen before its write
+        store.fail("job-1", LEASE_EXPIRED)
+        publish_failures([store.get("job-1")], service.processes, tmp_path)
+        document.write_text("<stale started document/>")
+
+    def exit_(code):
+        raise _Exited(code)
+
+    response = SimpleNamespace(_update_status=pywps_update_status, status_percentage=0)
+    monkeypatch.setattr(pywps_compat.os, "_exit", exit_)
+    run = pywps_compat._JobRun(pywps_compat._Jobs(store, Limits(), tmp_path), process,
+                               response)
+    assert run.store.start("job-1")
+    response._update_status = run._record  # as run.start() does, without its thread
+    response._update_status(WPS_STATUS.STARTED, "filtering", 40)
+    assert document.read_text() == "<stale started document/>"
+    with pytest.raises(_Exited):
+        run.heartbeat.beat()  # the store says the job ended: the runner gives up
+    assert "ProcessFailed" in document.read_text()
+    assert LEASE_EXPIRED in document.read_text()

@@ -1,1 +1,26 @@
-"""The job store every protocol binding shares (async jobs, admission, liveness)."""
+"""The job store every protocol binding shares: async jobs, admission, leases, the queue.
+
+No protocol library is imported here; a binding maps these values to its own documents.
+"""
+
+from wps_app.jobs.lease import Heartbeat
+from wps_app.jobs.model import (
+    ENDED,
+    LEASE_EXPIRED,
+    UNFINISHED,
+    Admission,
+    Job,
+    JobStoreError,
+    Limits,
+    QueueFull,
+    SchemaTooNew,
+    Status,
+    overrun_message,
+)
+from wps_app.jobs.store import JobStore, utc_now
+
+__all__ = [
+    "ENDED", "LEASE_EXPIRED", "UNFINISHED", "Admission", "Heartbeat", "Job", "JobStore",
+    "JobStoreError", "Limits", "QueueFull", "SchemaTooNew", "Status", "overrun_message",
+    "utc_now",
+]

@@ -1,259 +1,386 @@
-"""Async jobs that always finish: ownership records and a reaper over the shared job store.
+"""JobStore: the one record of async jobs, shared by every worker, host and protocol binding.
 
-PyWPS keeps its job log in the database of [logging] database (a file SQLite by default,
-PostgreSQL by configuration), so every gunicorn worker, on any host, sees every job. Its own
-clean-up only looks at process ids of the local machine, and never at Accepted jobs, so a
-job whose worker died stays "running" forever. Here each job records the host, process id
-and work folder that run it; the reaper, run by any worker at most every few seconds, ends
-as Failed (in the database and in the status document clients poll):
-- a job whose process is gone from its host;
-- a job running, or accepted and not queued, for longer than [jobs] max_runtime seconds
-  (its process is killed first when it is on this host).
+A job is registered when it is accepted (admitted to run now, or queued), started, renewed
+and progressed by whoever runs it, and ended once: succeeded, failed or dismissed. Every
+transition is one conditional UPDATE, so two instances ending the same job cannot both
+succeed; the methods that change a job return whether they did.
+
+Liveness is a lease: a job admitted to run carries `lease_expires`, renewed by the process
+that runs it (`heartbeat`, lease.Heartbeat). Any instance's `reap` fails the jobs whose lease
+expired, and those still running `lease_s` past their maximum run time (the process running
+a job stops it at the maximum itself; this catches one that could not). No process id or
+host name decides anything. Times come from `clock` (UTC); hosts sharing a store need
+clocks in step to well within `lease_s` (NTP).
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib
 import logging
-import os
-import shutil
-import signal
-import socket
-import threading
-import time
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
-import pywps.response.basic as pywps_basic
-from lxml import etree
-from pywps import dblog
-from pywps.response.status import WPS_STATUS
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func, select
+from sqlalchemy import Connection, Engine, func, select
+
+from wps_app.jobs import db, schema
+from wps_app.jobs.model import (
+    LEASE_EXPIRED,
+    UNFINISHED,
+    Admission,
+    Job,
+    Limits,
+    QueueFull,
+    Status,
+    overrun_message,
+)
 
 LOGGER = logging.getLogger(__name__)
 
-WPS_NS = "http://www.opengis.net/wps/1.0.0"
-OWS_NS = "http://www.opengis.net/ows/1.1"
-UNFINISHED = (WPS_STATUS.ACCEPTED, WPS_STATUS.STARTED, WPS_STATUS.PAUSED)
-HOST = socket.gethostname()
-
-_metadata = MetaData()
-job_owners = Table(
-    "edge_job_owners",
-    _metadata,
-    Column("uuid", String(255), primary_key=True),
-    Column("host", String(255), nullable=False),
-    Column("pid", Integer, nullable=False),
-    Column("workdir", String(1024), nullable=True),
-    Column("started", DateTime, nullable=False),
-)
-_tables_ready: set[str] = set()
-_last_reap = 0.0
-_reap_lock = threading.Lock()
+Clock = Callable[[], datetime.datetime]
+_T = schema.jobs
+_SUMMARY = [c for c in _T.c if c.name != "payload"]
 
 
-def _engine():
-    session = dblog.get_session()
-    try:
-        engine = session.get_bind()
-    finally:
-        session.close()
-    key = str(engine.url)
-    if key not in _tables_ready:
-        _metadata.create_all(engine)
-        _tables_ready.add(key)
-    return engine
+def utc_now() -> datetime.datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.datetime.now(datetime.UTC)
 
 
-def register_accepted(uuid: str) -> None:
-    """Record async job `uuid` as soon as it is accepted, so it counts as running."""
-    _logged.add(str(uuid))
-    register_running(uuid, None)
+def _stored(value: datetime.datetime) -> datetime.datetime:
+    return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
-def register_running(uuid: str, workdir: str | None) -> None:
-    """Record that this process, on this host, now runs job `uuid` in `workdir`."""
-    values = {"host": HOST, "pid": os.getpid(), "workdir": workdir,
-              "started": datetime.datetime.now()}
-    with _engine().begin() as conn:
-        updated = conn.execute(
-            job_owners.update().where(job_owners.c.uuid == str(uuid)).values(**values)
-        ).rowcount
-        if not updated:
-            conn.execute(job_owners.insert().values(uuid=str(uuid), **values))
+def _loaded(value: datetime.datetime | None) -> datetime.datetime | None:
+    return None if value is None else value.replace(tzinfo=datetime.UTC)
 
 
-def counts() -> tuple[int, int]:
-    """(async jobs running, async jobs queued) across all workers and hosts.
+def _job(row) -> Job:
+    m = row._mapping
+    return Job(
+        job_id=m["job_id"], process_id=m["process_id"], binding=m["binding"],
+        status=m["status"], queued=bool(m["queued"]), progress=float(m["progress"]),
+        message=m["message"] or "", created=_loaded(m["created"]),
+        started=_loaded(m["started"]), finished=_loaded(m["finished"]),
+        updated=_loaded(m["updated"]), lease_expires=_loaded(m["lease_expires"]),
+        workdir=m["workdir"], payload=m.get("payload"),
+    )
 
-    Replaces pywps.dblog.get_process_counts, which counts every unfinished request, sync
-    ones included, so that a busy sync pool would refuse async jobs and the reverse.
+
+class JobStore:
+    """Async jobs in a shared database (SQLite file or PostgreSQL).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        From db.create_engine (no pooled connections: jobs run in forked processes).
+    lease_s : float
+        Seconds a job's lease lasts; its runner renews it every lease_s / 3.
+    max_runtime_s : float
+        Seconds a job may run before it is stopped and failed.
+    clock : callable
+        Returns the current timezone-aware datetime (injectable for tests).
     """
-    requests = dblog.ProcessInstance.__table__
-    queued = dblog.RequestInstance.__table__
-    running_query = (
-        select(func.count())
-        .select_from(requests.join(job_owners, job_owners.c.uuid == requests.c.uuid))
-        .where(requests.c.status.in_(UNFINISHED))
-        .where(requests.c.uuid.not_in(select(queued.c.uuid)))
-    )
-    with _engine().connect() as conn:
-        running = conn.execute(running_query).scalar_one()
-        stored = conn.execute(select(func.count()).select_from(queued)).scalar_one()
-    return int(running), int(stored)
 
+    def __init__(self, engine: Engine, *, lease_s: float = 30.0, max_runtime_s: float = 600.0,
+                 clock: Clock = utc_now) -> None:
+        if lease_s <= 0 or max_runtime_s <= 0:
+            raise ValueError("lease_s and max_runtime_s must be positive")
+        self.engine = engine
+        self.lease_s = float(lease_s)
+        self.max_runtime_s = float(max_runtime_s)
+        self._clock = clock
 
-# PyWPS writes every request into its job log (an INSERT, then a SELECT and an UPDATE per
-# status change: 5-20 ms per Execute on a file SQLite). Only async jobs need the shared
-# store, so only requests that become async jobs are logged; the ids logged by this
-# process (and inherited by the job it forks) are the ones whose status is stored.
-_logged: set[str] = set()
-_original = {name: getattr(dblog, name)
-             for name in ("log_request", "store_status", "update_pid", "pop_first_stored")}
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> JobStore:
+        """A store on the database at SQLAlchemy `url`; keyword arguments as the class."""
+        return cls(db.create_engine(url), **kwargs)
 
+    def _now(self) -> datetime.datetime:
+        return _stored(self._clock())
 
-def _is_async(request) -> bool:
-    return (getattr(request, "operation", None) == "execute"
-            and getattr(request, "store_execute", "false") == "true"
-            and getattr(request, "status", "false") == "true")
+    def _lease_from(self, now: datetime.datetime) -> datetime.datetime:
+        return now + datetime.timedelta(seconds=self.lease_s)
 
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the tables (idempotent, safe with concurrent callers).
 
-def _log_request(uuid, request):
-    if _is_async(request):
-        _logged.add(str(uuid))
-        _original["log_request"](uuid, request)
+        Returns
+        -------
+        tuple of int
+            (schema version found, schema version now).
+        """
+        return schema.migrate(self.engine, self._now())
 
+    # admission ---------------------------------------------------------------------------
 
-def _store_status(uuid, wps_status, message=None, status_percentage=None):
-    if str(uuid) in _logged:
-        _original["store_status"](uuid, wps_status, message, status_percentage)
+    @staticmethod
+    def _counts(conn: Connection) -> tuple[int, int]:
+        running, queued = conn.execute(
+            select(func.count().filter(_T.c.queued.is_(False)),
+                   func.count().filter(_T.c.queued.is_(True)))
+            .where(_T.c.status.in_(UNFINISHED))
+        ).one()
+        return int(running or 0), int(queued or 0)
 
+    def admit(self, limits: Limits) -> Admission:
+        """What admission would decide now: counts of async jobs running (admitted, not
+        ended) and queued, and the decision for one more.
 
-def _update_pid(uuid, pid):
-    if str(uuid) in _logged:
-        _original["update_pid"](uuid, pid)
+        Parameters
+        ----------
+        limits : Limits
 
+        Returns
+        -------
+        Admission
+        """
+        with self.engine.connect() as conn:
+            running, queued = self._counts(conn)
+        return Admission(running, queued, limits.decide(running, queued))
 
-def install() -> None:
-    """Make PyWPS admit async jobs by our counts and keep sync requests out of the job
-    store (idempotent)."""
-    dblog.get_process_counts = counts
-    dblog.log_request = _log_request
-    dblog.store_status = _store_status
-    dblog.update_pid = _update_pid
-    # these two modules imported the functions by name ("pywps.app.Service" the module;
-    # pywps.app re-exports the class under the same name)
-    pywps_service = importlib.import_module("pywps.app.Service")
-    pywps_service.log_request = _log_request
-    pywps_service.store_status = _store_status
-    pywps_basic.store_status = _store_status
+    def register(self, job_id: str, process_id: str, binding: str, *, limits: Limits,
+                 workdir: str | None = None, payload: bytes | None = None) -> Job:
+        """Record a new job as accepted: admitted to run now, or queued.
 
+        The admission decision and the insert are one serialised transaction, so workers
+        admitting at the same moment never exceed `limits`. A job admitted to run gets a
+        lease: the caller holds it until the job's runner calls `start`.
 
-def _process_alive(pid: int) -> bool:
-    """Whether `pid` runs on this host (a zombie counts as dead)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return False
+        Parameters
+        ----------
+        job_id, process_id : str
+        binding : str
+            The protocol binding that accepted the job, e.g. "wps".
+        limits : Limits
+        workdir : str, optional
+            The job's scratch folder.
+        payload : bytes, optional
+            The binding's serialised request (needed to start a queued job later).
 
+        Returns
+        -------
+        Job
+            `queued` tells whether it waits.
 
-def failed_status_document(previous: bytes | None, message: str) -> bytes:
-    """The job's last status document with its Status replaced by ProcessFailed."""
-    doc = None
-    if previous:
-        try:
-            doc = etree.fromstring(previous, etree.XMLParser(resolve_entities=False,
-                                                             no_network=True))
-        except etree.XMLSyntaxError:
-            doc = None
-    if doc is None:
-        doc = etree.Element(f"{{{WPS_NS}}}ExecuteResponse", nsmap={"wps": WPS_NS, "ows": OWS_NS},
-                            service="WPS", version="1.0.0")
-        doc.set("{http://www.w3.org/XML/1998/namespace}lang", "en-US")
-        doc.set("serviceInstance", "")
-    old = doc.find(f"{{{WPS_NS}}}Status")
-    status = etree.Element(f"{{{WPS_NS}}}Status")
-    status.set("creationTime", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    failed = etree.SubElement(status, f"{{{WPS_NS}}}ProcessFailed")
-    report = etree.SubElement(failed, f"{{{OWS_NS}}}ExceptionReport", version="1.0.0")
-    exception = etree.SubElement(report, f"{{{OWS_NS}}}Exception",
-                                 exceptionCode="NoApplicableCode")
-    etree.SubElement(exception, f"{{{OWS_NS}}}ExceptionText").text = message
-    if old is not None:
-        old.getparent().replace(old, status)
-        for outputs in doc.findall(f"{{{WPS_NS}}}ProcessOutputs"):
-            doc.remove(outputs)
-    else:
-        process = doc.find(f"{{{WPS_NS}}}Process")
-        index = list(doc).index(process) + 1 if process is not None else 0
-        doc.insert(index, status)
-    return etree.tostring(doc, xml_declaration=True, encoding="UTF-8")
+        Raises
+        ------
+        QueueFull
+            When the limits refuse it; nothing is recorded then.
+        """
+        with db.serialised(self.engine, "admission") as conn:
+            running, queued = self._counts(conn)
+            decision = limits.decide(running, queued)
+            if decision == "refuse":
+                raise QueueFull(Admission(running, queued, decision))
+            now = self._now()
+            conn.execute(_T.insert().values(
+                job_id=job_id, process_id=process_id, binding=binding, status="accepted",
+                queued=decision == "queue", progress=0.0, message="", created=now,
+                updated=now, lease_expires=self._lease_from(now) if decision == "run" else None,
+                workdir=workdir, payload=payload))
+            row = conn.execute(select(*_SUMMARY).where(_T.c.job_id == job_id)).one()
+        return _job(row)
 
+    def drain(self, limits: Limits, binding: str | None = None) -> list[Job]:
+        """Take the queued jobs that can start now (oldest first) out of the queue.
 
-def fail_job(uuid: str, message: str, status_dir: Path, workdir: str | None) -> None:
-    """Mark job `uuid` Failed in the store and in its status document; drop its workdir."""
-    _original["store_status"](uuid, WPS_STATUS.FAILED, message, 100)
-    status_file = status_dir / f"{uuid}.xml"
-    previous = status_file.read_bytes() if status_file.exists() else None
-    tmp = status_file.with_name(f".{status_file.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(failed_status_document(previous, message))
-    os.replace(tmp, status_file)
-    if workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    LOGGER.warning("job %s failed: %s", uuid, message)
+        Each returned job is admitted with a lease the caller holds until its runner calls
+        `start`; the caller must start it (or fail it). Room is counted over every binding.
 
+        Parameters
+        ----------
+        limits : Limits
+        binding : str, optional
+            Only jobs of this binding (the caller can start no others).
 
-def reap(status_dir: Path, max_runtime_s: float,
-         min_interval_s: float = 2.0) -> list[str] | None:
-    """End dead and overdue jobs as Failed; returns their ids, or None when this process
-    reaped less than `min_interval_s` ago (or is reaping in another thread)."""
-    global _last_reap
-    now = time.monotonic()
-    if not _reap_lock.acquire(blocking=False):
-        return None
-    try:
-        if now - _last_reap < min_interval_s:
-            return None
-        _last_reap = now
-        return _reap(status_dir, max_runtime_s)
-    finally:
-        _reap_lock.release()
+        Returns
+        -------
+        list of Job
+            With their payloads.
+        """
+        with self.engine.connect() as conn:  # the usual answer, without the write lock
+            running, queued = self._counts(conn)
+        if not queued or limits.decide(running, 0) != "run":
+            return []
+        with db.serialised(self.engine, "admission") as conn:
+            running, queued = self._counts(conn)
+            room = queued if limits.parallel < 0 else max(0, limits.parallel - running)
+            waiting = [_T.c.status == "accepted", _T.c.queued.is_(True)]
+            if binding is not None:
+                waiting.append(_T.c.binding == binding)
+            ids = conn.execute(
+                select(_T.c.job_id).where(*waiting)
+                .order_by(_T.c.created, _T.c.job_id).limit(room)
+            ).scalars().all()
+            if not ids:
+                return []
+            now = self._now()
+            conn.execute(_T.update().where(_T.c.job_id.in_(ids)).values(
+                queued=False, lease_expires=self._lease_from(now), updated=now))
+            rows = conn.execute(select(_T).where(_T.c.job_id.in_(ids))
+                                .order_by(_T.c.created, _T.c.job_id)).all()
+        return [_job(row) for row in rows]
 
+    # the runner's side -------------------------------------------------------------------
 
-def _reap(status_dir: Path, max_runtime_s: float) -> list[str]:
-    requests = dblog.ProcessInstance.__table__
-    queued = dblog.RequestInstance.__table__
-    engine = _engine()
-    query = (
-        select(requests.c.uuid, requests.c.status, requests.c.time_start, requests.c.pid,
-               job_owners.c.host, job_owners.c.pid.label("owner_pid"), job_owners.c.workdir)
-        .select_from(requests.outerjoin(job_owners, job_owners.c.uuid == requests.c.uuid))
-        .where(requests.c.operation == "execute")
-        .where(requests.c.status.in_(UNFINISHED))
-        .where(requests.c.uuid.not_in(select(queued.c.uuid)))
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    ended = []
-    now = datetime.datetime.now()
-    for row in rows:
-        pid = row.owner_pid or row.pid
-        local = row.host in (None, HOST)
-        age_s = (now - row.time_start).total_seconds()
-        if age_s > max_runtime_s:
-            if local and pid and _process_alive(pid) and pid != os.getpid():
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            message = (f"the job exceeded the maximum run time of {max_runtime_s:g} s "
-                       "and was stopped")
-        elif local and row.host is not None and pid and not _process_alive(pid):
-            message = "the worker running this job died; please submit it again"
-        else:
-            continue
-        fail_job(row.uuid, message, status_dir, row.workdir)
-        ended.append(row.uuid)
-    return ended
+    def _update_unfinished(self, job_id: str, values: dict, *, admitted: bool = True) -> bool:
+        where = [_T.c.job_id == job_id, _T.c.status.in_(UNFINISHED)]
+        if admitted:
+            where.append(_T.c.queued.is_(False))
+        with db.transaction(self.engine) as conn:
+            return conn.execute(_T.update().where(*where).values(**values)).rowcount == 1
+
+    def start(self, job_id: str, workdir: str | None = None) -> bool:
+        """The runner starts the job: status running, lease renewed.
+
+        Parameters
+        ----------
+        job_id : str
+        workdir : str, optional
+            The scratch folder it runs in (replaces the one registered).
+
+        Returns
+        -------
+        bool
+            False when the job is not admitted or already ended: do not run it.
+        """
+        now = self._now()
+        values = dict(status="running", started=now, updated=now,
+                      lease_expires=self._lease_from(now))
+        if workdir is not None:
+            values["workdir"] = workdir
+        return self._update_unfinished(job_id, values)
+
+    def heartbeat(self, job_id: str) -> bool:
+        """Renew the job's lease for another `lease_s` seconds.
+
+        Returns
+        -------
+        bool
+            False when the job ended meanwhile (failed by a reaper, dismissed): its runner
+            must stop.
+        """
+        return self._update_unfinished(
+            job_id, dict(lease_expires=self._lease_from(self._now())))
+
+    def progress(self, job_id: str, percent: float, message: str) -> bool:
+        """Record progress (percent, 0-100) and a message; renews the lease too.
+
+        Returns
+        -------
+        bool
+            False when the job ended meanwhile.
+        """
+        now = self._now()
+        return self._update_unfinished(job_id, dict(
+            progress=min(max(float(percent), 0.0), 100.0), message=str(message), updated=now,
+            lease_expires=self._lease_from(now)))
+
+    def _end(self, job_id: str, status: Status, message: str, **values) -> bool:
+        now = self._now()
+        return self._update_unfinished(job_id, dict(
+            status=status, message=str(message), finished=now, updated=now, queued=False,
+            lease_expires=None, **values), admitted=False)
+
+    def finish(self, job_id: str, message: str = "") -> bool:
+        """End the job as succeeded (progress 100).
+
+        Returns
+        -------
+        bool
+            True when this call ended it; False when it had ended already (idempotent).
+        """
+        return self._end(job_id, "succeeded", message, progress=100.0)
+
+    def fail(self, job_id: str, message: str) -> bool:
+        """End the job as failed with `message` (queued jobs leave the queue).
+
+        Returns
+        -------
+        bool
+            True when this call ended it; False when it had ended already (idempotent).
+        """
+        return self._end(job_id, "failed", message)
+
+    def dismiss(self, job_id: str, message: str = "dismissed") -> bool:
+        """End the job as dismissed (cancelled by its client).
+
+        Returns
+        -------
+        bool
+            True when this call ended it; False when it had ended already.
+        """
+        return self._end(job_id, "dismissed", message)
+
+    # supervision -------------------------------------------------------------------------
+
+    def reap(self) -> list[Job]:
+        """Fail the jobs nobody runs any more: lease expired, or running `lease_s` past
+        `max_runtime_s` (their own process failed to stop them).
+
+        Returns
+        -------
+        list of Job
+            The jobs this call failed (another instance reaping at the same moment gets the
+            others), as they are now.
+        """
+        now = self._now()
+        expired = _T.c.lease_expires < now
+        overdue = _T.c.started < now - datetime.timedelta(
+            seconds=self.max_runtime_s + self.lease_s)
+        candidates = [_T.c.status.in_(UNFINISHED), _T.c.queued.is_(False), expired | overdue]
+        with self.engine.connect() as conn:
+            found = conn.execute(select(_T.c.job_id, expired.label("expired"))
+                                 .where(*candidates)).all()
+        failed = []
+        for job_id, is_expired in found:
+            # an expired lease says why first: a live runner would have stopped its job
+            message = LEASE_EXPIRED if is_expired else overrun_message(self.max_runtime_s)
+            with db.transaction(self.engine) as conn:
+                ended = conn.execute(_T.update().where(_T.c.job_id == job_id, *candidates)
+                                     .values(status="failed", message=message, finished=now,
+                                             updated=now, lease_expires=None)).rowcount
+            if ended:
+                LOGGER.warning("job %s failed: %s", job_id, message)
+                failed.append(job_id)
+        return [job for job_id in failed if (job := self.get(job_id)) is not None]
+
+    # reading -----------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        """The job `job_id` (with its payload), or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_T).where(_T.c.job_id == job_id)).one_or_none()
+        return None if row is None else _job(row)
+
+    def list(self, *, status: Status | Iterable[Status] | None = None,
+             process_id: str | None = None, binding: str | None = None,
+             limit: int = 100, offset: int = 0) -> list[Job]:
+        """Jobs, newest first, filtered and paged (payloads left out).
+
+        Parameters
+        ----------
+        status : str or iterable of str, optional
+            One status or several.
+        process_id, binding : str, optional
+        limit : int
+            At most this many jobs (>= 0).
+        offset : int
+            Skip this many first (>= 0).
+
+        Returns
+        -------
+        list of Job
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        query = select(*_SUMMARY)
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            query = query.where(_T.c.status.in_(wanted))
+        if process_id is not None:
+            query = query.where(_T.c.process_id == process_id)
+        if binding is not None:
+            query = query.where(_T.c.binding == binding)
+        query = query.order_by(_T.c.created.desc(), _T.c.job_id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_job(row) for row in conn.execute(query)]

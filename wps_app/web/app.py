@@ -7,7 +7,6 @@ WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import logging
@@ -25,13 +24,14 @@ from processes import get_processes
 from wps_app import __version__
 from wps_app.core.errors import WmsError
 from wps_app.core.wms import LayerCatalog
-from wps_app.jobs import store as jobs
+from wps_app.jobs import JobStore, Limits
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
 from wps_app.web import auth, logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
+from wps_app.wps.reaper import Reaper
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
 LOGGER = logging.getLogger(__name__)
@@ -41,9 +41,10 @@ LOGGER = logging.getLogger(__name__)
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
-    def __init__(self, service: EdgeService, runtime: Runtime) -> None:
+    def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper) -> None:
         self.service = service
         self.runtime = runtime
+        self.reaper = reaper
         self.settings = runtime.settings
         settings = runtime.settings
         self.trusted_proxies = public_urls.parse_networks(settings.trusted_proxies)
@@ -84,20 +85,9 @@ class EdgeApp:
 
     def _reap_jobs(self) -> None:
         try:
-            if jobs.reap(self.settings.output_path, self.settings.max_runtime_s) is not None:
-                self._drain_queue()
+            self.reaper.run_if_due()
         except Exception:  # the reaper must never break the request that triggered it
             LOGGER.exception("job reaper failed")
-
-    def _drain_queue(self) -> None:
-        """Start a queued async job when there is room. PyWPS only starts the next queued
-        job when a job ends normally, so a crashed job would stall the queue forever."""
-        running, stored = jobs.counts()
-        parallel = self.settings.parallel_processes
-        if stored and (parallel < 0 or running < parallel):
-            launcher = copy.copy(next(iter(self.service.processes.values())))
-            launcher.service, launcher.async_ = self.service, True
-            launcher.launch_next_process()
 
     def __call__(self, environ, start_response):
         """Serve one request and log one line for it (operation, status, duration)."""
@@ -207,13 +197,19 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
     if settings.database.startswith("sqlite:///"):
         Path(settings.database[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     logs.configure()
-    jobs.install()
-    pywps_compat.install(pywps_configuration(parser, settings))
-    runtime = Runtime.build(settings) if catalogs is None else Runtime(settings, catalogs)
+    store = JobStore.from_url(settings.database, lease_s=settings.lease_s,
+                              max_runtime_s=settings.max_runtime_s)
+    store.migrate()
+    pywps_compat.install(pywps_configuration(parser, settings), store,
+                         Limits(settings.parallel_processes, settings.max_queued_processes),
+                         settings.output_path)
+    runtime = (Runtime.build(settings, store) if catalogs is None
+               else Runtime(settings, catalogs, store))
     for name, catalog in runtime.catalogs.items():
         try:
             catalog.layers()
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
-    return EdgeApp(EdgeService(get_processes(runtime)), runtime)
+    service = EdgeService(get_processes(runtime))
+    return EdgeApp(service, runtime, Reaper(store, service, settings.output_path))
 

@@ -6,8 +6,15 @@ is replaced, by what and why, with the PyWPS versions it was checked against. No
 module of wps_app or processes defines, overrides or assigns a PyWPS name starting with
 '_', or replaces a PyWPS function (tests/unit/test_pywps_compat.py enforces this).
 
-`check()` runs before `install()` at start-up: it refuses to start on another PyWPS
-version, or when a target is gone or its signature changed, rather than degrade silently.
+`check()` runs in `install()` at start-up: it refuses to start on another PyWPS version,
+or when a target (replaced, or relied on: RELIED_ON) is gone or its signature changed,
+rather than degrade silently.
+
+Async jobs: PyWPS keeps its own job log (pywps.dblog), writes every request into it, counts
+sync requests against the async limit, decides that a job died by looking for its process
+id on the local machine, and never ends a job whose worker died. Here the JobStore
+(wps_app.jobs) is the one record of async jobs, shared with the other bindings; PyWPS's log
+is no longer written.
 """
 
 from __future__ import annotations
@@ -15,25 +22,35 @@ from __future__ import annotations
 import configparser
 import importlib
 import inspect
+import json
+import logging
 import os
 import re
 import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pywps
 import pywps.configuration as pywps_config
 import pywps.response.basic as pywps_basic
-from pywps import Process, Service
-from pywps.exceptions import NoApplicableCode
+from pywps import Process, Service, dblog
+from pywps.app.WPSRequest import WPSRequest
+from pywps.exceptions import NoApplicableCode, ServerBusy
 from pywps.inout.storage.file import FileStorage
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
+from wps_app.jobs import Heartbeat, Job, JobStore, Limits, QueueFull
 from wps_app.wps import public_urls, responses
+from wps_app.wps.job_status import BINDING, publish_failures
+
+LOGGER = logging.getLogger(__name__)
 
 PYWPS_VERSIONS_CHECKED = ("4.8.1",)
+NOT_STARTED = "the job could not be started; please submit it again"
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,10 @@ class Replacement:
     signature: str | None = None  # of the target, as inspect.signature prints it
     upstream: str = ""  # an upstream issue, where there is one
 
+
+_DBLOG_NOT_WRITTEN = ("the JobStore is the one record of async jobs; sync requests touch no "
+                      "store (PyWPS's log cost 5-20 ms per Execute on a file SQLite)")
+_STATUS = "(uuid, wps_status, message=None, status_percentage=None)"
 
 REPLACEMENTS: tuple[Replacement, ...] = (
     Replacement(
@@ -89,19 +110,51 @@ REPLACEMENTS: tuple[Replacement, ...] = (
         "(self, process, wps_request, uuid)"),
     Replacement(
         "pywps.app.Process:Process._execute_process", "CompatProcess._execute_process",
-        "PyWPS counts sync requests against async admission (a database query each) and "
-        "refuses sync requests when parallelprocesses jobs of any kind run; the worker "
-        "pool bounds sync requests. A queued job's first work folder is removed (PyWPS "
-        "makes another when it launches it).", "(self, async_, wps_request, wps_response)"),
-    Replacement(
-        "pywps.app.Process:Process._run_async", "CompatProcess._run_async",
-        "an accepted async job must be in the job store before it runs, so admission "
-        "counts it and the reaper watches it (hook: job_accepted).",
-        "(self, wps_request, wps_response)"),
+        "Admission is one serialised transaction of the JobStore (PyWPS counted, then "
+        "acted: two workers could take the last slot); sync requests are bounded by the "
+        "worker pool only (PyWPS refused them when parallelprocesses jobs of any kind ran); "
+        "a queued job's first work folder is removed (another is made when it starts).",
+        "(self, async_, wps_request, wps_response)"),
     Replacement(
         "pywps.app.Process:Process._run_process", "CompatProcess._run_process",
-        "the process that runs an async job records itself before the handler starts "
-        "(hook: job_running).", "(self, wps_request, wps_response)"),
+        "the job's process holds a lease in the JobStore (heartbeat thread), records its "
+        "statuses there first, and stops itself at [jobs] max_runtime.",
+        "(self, wps_request, wps_response)"),
+    Replacement(
+        "pywps.app.Process:Process.launch_next_process", "CompatProcess.launch_next_process",
+        "the queue lives in the JobStore; only the end of an async job frees a slot (PyWPS "
+        "also looked, one query, after every sync request).", "(self)"),
+    Replacement("pywps.dblog:log_request", "_log_request (nothing)", _DBLOG_NOT_WRITTEN,
+                "(uuid, request)"),
+    Replacement("pywps.app.Service:log_request", "_log_request (nothing)",
+                "imported by name from dblog; " + _DBLOG_NOT_WRITTEN, "(uuid, request)"),
+    Replacement("pywps.dblog:store_status", "_store_status (nothing)",
+                "a job's own process records its statuses in the JobStore", _STATUS),
+    Replacement("pywps.app.Service:store_status", "_store_status (nothing)",
+                "imported by name from dblog; the JobStore records statuses", _STATUS),
+    Replacement("pywps.response.basic:store_status", "_store_status (nothing)",
+                "imported by name from dblog; the JobStore records statuses", _STATUS),
+    Replacement("pywps.dblog:update_pid", "_update_pid (nothing)",
+                "process ids decide nothing: leases do", "(uuid, pid)"),
+    Replacement("pywps.dblog:get_process_counts", "_get_process_counts",
+                "the JobStore's counts of async jobs (running, queued), should anything "
+                "still call it", "()"),
+    Replacement("pywps.dblog:cleanup_crashed_process", "_cleanup_crashed_process (nothing)",
+                "it failed jobs whose process id was missing on this machine; expired "
+                "leases replace it", "()"),
+)
+
+# PyWPS callables used here as they are: their signatures are checked as well.
+RELIED_ON: tuple[tuple[str, str], ...] = (
+    ("pywps.app.Process:Process._run_async", "(self, wps_request, wps_response)"),
+    ("pywps.app.Process:Process._set_uuid", "(self, uuid)"),
+    ("pywps.app.Process:Process._setup_status_storage", "(self)"),
+    ("pywps.app.Process:Process.setup_outputs_from_wps_request", "(self, wps_request)"),
+    ("pywps.app.Process:Process.clean", "(self)"),
+    ("pywps.app.Service:Service.prepare_process_for_execution", "(self, identifier)"),
+    ("pywps.response.execute:ExecuteResponse._update_status",
+     "(self, status, message, status_percentage, clean=True)"),
+    ("pywps.app.WPSRequest:WPSRequest.restore_json", "(self, value)"),
 )
 
 
@@ -113,6 +166,21 @@ def _resolve(target: str):
     return value
 
 
+_ORIGINALS: dict[str, object] = {}
+
+
+def _remember_originals() -> None:
+    for replacement in REPLACEMENTS:
+        if replacement.target not in _ORIGINALS:
+            try:
+                _ORIGINALS[replacement.target] = _resolve(replacement.target)
+            except (ImportError, AttributeError):
+                pass
+
+
+_remember_originals()
+
+
 def check() -> None:
     """Refuse to start unless PyWPS is a checked version and every target is as expected.
 
@@ -121,29 +189,19 @@ def check() -> None:
     if pywps.__version__ not in PYWPS_VERSIONS_CHECKED:
         raise RuntimeError(f"PyWPS {pywps.__version__} is not among the versions "
                            f"wps_app.wps.pywps_compat was checked on: {PYWPS_VERSIONS_CHECKED}")
-    for replacement in REPLACEMENTS:
+    expected = [(r.target, r.signature) for r in REPLACEMENTS] + list(RELIED_ON)
+    for target_name, signature in expected:
         try:
-            target = _resolve(replacement.target)
+            target = _ORIGINALS.get(target_name) or _resolve(target_name)
         except (ImportError, AttributeError) as exc:
-            raise RuntimeError(f"PyWPS has no {replacement.target}") from exc
-        if replacement.signature is not None:
-            original = _ORIGINALS.get(replacement.target, target)
-            found = str(inspect.signature(original))
-            if found != replacement.signature:
-                raise RuntimeError(f"{replacement.target} now takes {found}, "
-                                   f"not {replacement.signature}")
+            raise RuntimeError(f"PyWPS has no {target_name}") from exc
+        if signature is not None:
+            found = str(inspect.signature(target))
+            if found != signature:
+                raise RuntimeError(f"{target_name} now takes {found}, not {signature}")
 
 
-# --- the replacements -------------------------------------------------------------------
-
-_ORIGINALS = {
-    "pywps.exceptions:NoApplicableCode.get_response": NoApplicableCode.get_response,
-    "pywps.configuration:get_config_value": pywps_config.get_config_value,
-    "pywps.inout.storage.file:FileStorage.write": FileStorage.write,
-    "pywps.response.execute:ExecuteResponse._update_status_doc":
-        ExecuteResponse._update_status_doc,
-}
-
+# --- documents and configuration --------------------------------------------------------
 
 def _get_config_value(section, option, default_value=""):
     overrides = public_urls.current_overrides()
@@ -206,6 +264,52 @@ def _update_status_doc(self) -> None:
         original(self)
 
 
+# --- pywps.dblog ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Jobs:
+    """What the PyWPS glue was handed at start-up."""
+
+    store: JobStore
+    limits: Limits
+    status_dir: Path
+
+
+_jobs: _Jobs | None = None  # the one reference the glue keeps (install)
+
+
+def installed_jobs() -> _Jobs:
+    """The store, limits and status folder `install` was handed."""
+    if _jobs is None:
+        raise RuntimeError("wps_app.wps.pywps_compat.install() was not called")
+    return _jobs
+
+
+def _log_request(uuid, request) -> None:
+    """Replaces pywps.dblog.log_request: nothing is logged."""
+
+
+def _store_status(uuid, wps_status, message=None, status_percentage=None) -> None:
+    """Replaces pywps.dblog.store_status: a job's own process records its statuses."""
+
+
+def _update_pid(uuid, pid) -> None:
+    """Replaces pywps.dblog.update_pid: process ids decide nothing."""
+
+
+def _get_process_counts() -> tuple[int, int]:
+    """Replaces pywps.dblog.get_process_counts: (async jobs running, queued) in the store."""
+    jobs = installed_jobs()
+    admission = jobs.store.admit(jobs.limits)
+    return admission.running, admission.queued
+
+
+def _cleanup_crashed_process() -> None:
+    """Replaces pywps.dblog.cleanup_crashed_process: expired leases replace pid checks."""
+
+
+# --- pywps.Service and pywps.Process ----------------------------------------------------
+
 class CompatService(Service):
     """pywps.Service with the private hooks of REPLACEMENTS overridden."""
 
@@ -222,43 +326,196 @@ class CompatService(Service):
             raise
 
 
+class _JobRun:
+    """Inside the job's own process: the lease, and the job's status updates.
+
+    Every status update of the job goes to the store first, then (if the job is still this
+    process's) to the status document, under one lock; the heartbeat thread takes the same
+    lock to end an overdue job, so no later update can overwrite the failure. A process
+    frozen between the two (given up for dead, its job failed elsewhere) may write one
+    stale document on resuming; its next store call then finds the job lost, and it writes
+    the failure back before it ends.
+    """
+
+    def __init__(self, jobs: _Jobs, process: Process, wps_response: ExecuteResponse):
+        self.jobs = jobs
+        self.store = jobs.store
+        self.process = process
+        self.response = wps_response
+        self.job_id = str(process.uuid)
+        self.lock = threading.RLock()
+        self._pywps_update_status = wps_response._update_status  # PyWPS's own, bound
+        self.heartbeat = Heartbeat(self.store, self.job_id, on_lost=self._lost,
+                                   on_overrun=self._overrun)
+
+    def start(self) -> bool:
+        """Mark the job running and start its heartbeat; False when it may not run."""
+        if not self.store.start(self.job_id, self.process.workdir):
+            LOGGER.warning("job %s ended before it could start", self.job_id)
+            self._restore_failure()  # the accepting worker may have written over it
+            self.process.clean()
+            return False
+        # this response object only (an instance attribute shadows the method)
+        self.response._update_status = self._record
+        self.heartbeat.start()
+        return True
+
+    def stop(self) -> None:
+        """Stop renewing the lease (the job ended)."""
+        self.heartbeat.stop()
+
+    def _record(self, status, message, status_percentage, clean=True) -> None:
+        with self.lock:
+            try:
+                if status == WPS_STATUS.SUCCEEDED:
+                    ours = self.store.finish(self.job_id, str(message))
+                elif status == WPS_STATUS.FAILED:
+                    ours = self.store.fail(self.job_id, str(message))
+                else:
+                    percent = (self.response.status_percentage if status_percentage is None
+                               else status_percentage)
+                    ours = self.store.progress(self.job_id, percent, str(message))
+            except Exception:  # unreachable store: the lease decides if it stays so
+                LOGGER.exception("job %s: status not stored", self.job_id)
+                ours = True
+            if not ours:
+                self._lost()
+            self._pywps_update_status(status, message, status_percentage, clean)
+
+    def _restore_failure(self) -> None:
+        """Rewrite the failure another instance recorded: this process, frozen between a
+        store update and its document, may have written a stale status over it."""
+        try:
+            job = self.store.get(self.job_id)
+            if job is not None and job.status == "failed":
+                publish_failures([job], self.process.service.processes, self.jobs.status_dir)
+        except Exception:
+            LOGGER.exception("job %s: failure document not restored", self.job_id)
+
+    def _lost(self) -> None:
+        """Another instance ended the job: make its document say so again, stop here."""
+        with self.lock:  # no status update of this process runs meanwhile, or after
+            LOGGER.warning("job %s was ended elsewhere; its process stops", self.job_id)
+            self._restore_failure()
+            self.process.clean()
+            os._exit(0)
+
+    def _overrun(self, message: str) -> None:
+        """The maximum run time is reached: fail the job as any failure, then stop."""
+        if not self.lock.acquire(timeout=self.store.lease_s):
+            os._exit(1)  # the lease then expires and any instance fails the job
+        try:
+            LOGGER.warning("job %s: %s", self.job_id, message)
+            self.response._update_status(WPS_STATUS.FAILED, message, 100)
+        finally:
+            os._exit(1)
+
+
 class CompatProcess(Process):
-    """pywps.Process with the private hooks of REPLACEMENTS overridden; subclasses get
-    public hooks instead: job_accepted(job_id) and job_running(job_id, workdir)."""
-
-    def job_accepted(self, job_id: str) -> None:
-        """An async job was accepted (before it runs or is queued); default: nothing."""
-
-    def job_running(self, job_id: str, workdir: str) -> None:
-        """This process now runs async job `job_id`; default: nothing."""
+    """pywps.Process with the private hooks of REPLACEMENTS overridden: async jobs go
+    through the JobStore (admission, lease, statuses, queue)."""
 
     def _execute_process(self, async_, wps_request, wps_response):
-        if async_:
-            self.launched_now = False
-            response = super()._execute_process(async_, wps_request, wps_response)
-            if not self.launched_now:
-                # queued: PyWPS makes a fresh work folder when it launches the job later
+        if not async_:
+            wps_response._update_status(WPS_STATUS.ACCEPTED, "Request accepted", 0)
+            return self._run_process(wps_request, wps_response)
+        jobs = installed_jobs()
+        job_id = str(self.uuid)
+        try:
+            job = jobs.store.register(job_id, self.identifier, BINDING, limits=jobs.limits,
+                                      workdir=self.workdir,
+                                      payload=wps_request.json.encode("utf-8"))
+        except QueueFull as exc:
+            raise ServerBusy("Maximum number of processes in queue reached. "
+                             "Please try later.") from exc
+        try:
+            if job.queued:
+                wps_response._update_status(WPS_STATUS.ACCEPTED,
+                                            "PyWPS Process stored in job queue", 0)
+                # PyWPS makes a fresh work folder when it starts the job (start_queued)
                 shutil.rmtree(self.workdir, ignore_errors=True)
-            return response
-        wps_response._update_status(WPS_STATUS.ACCEPTED, "Request accepted", 0)
-        return self._run_process(wps_request, wps_response)
-
-    def _run_async(self, wps_request, wps_response):
-        self.launched_now = True
-        self.job_accepted(str(self.uuid))
-        return super()._run_async(wps_request, wps_response)
+            else:
+                wps_response._update_status(WPS_STATUS.ACCEPTED, "PyWPS Request accepted", 0)
+                self._run_async(wps_request, wps_response)
+        except Exception:
+            if jobs.store.fail(job_id, NOT_STARTED):
+                publish_failures([jobs.store.get(job_id)], self.service.processes,
+                                 jobs.status_dir)
+            raise
+        return wps_response
 
     def _run_process(self, wps_request, wps_response):
-        if getattr(self, "async_", False):  # sync requests do not pay for a job record
-            self.job_running(str(self.uuid), self.workdir)
-        return super()._run_process(wps_request, wps_response)
+        if not getattr(self, "async_", False):
+            return super()._run_process(wps_request, wps_response)
+        run = _JobRun(installed_jobs(), self, wps_response)
+        if not run.start():
+            return wps_response
+        self.job_run = run  # launch_next_process stops it before forking the next job
+        try:
+            return super()._run_process(wps_request, wps_response)
+        finally:
+            run.stop()
+
+    def launch_next_process(self):
+        if not getattr(self, "async_", False):
+            return
+        run = getattr(self, "job_run", None)
+        if run is not None:
+            run.stop()  # no thread of ours crosses the fork below
+        try:
+            start_queued(self.service)
+        except Exception:  # PyWPS's version swallowed errors too: the job itself is over
+            LOGGER.exception("queued jobs not started")
 
 
-def install(config: configparser.ConfigParser) -> None:
-    """Check PyWPS, then apply every module-level replacement (idempotent); `config` is
-    what PyWPS reads as its configuration. The class hooks apply through CompatService
-    and CompatProcess."""
+def _launch(service: Service, job: Job) -> None:
+    """Start queued job `job` in the background, as PyWPS 4.8.1's launch_next_process does
+    with a stored request."""
+    request = WPSRequest()
+    # saved by us at admission (literal inputs only), so trusted
+    request.restore_json(json.loads((job.payload or b"{}").decode("utf-8")))
+    process = service.prepare_process_for_execution(job.process_id)
+    process._set_uuid(job.job_id)
+    process._setup_status_storage()
+    process.async_ = True
+    process.setup_outputs_from_wps_request(request)
+    response = ExecuteResponse(request, process=process, uuid=job.job_id)
+    response.store_status_file = True
+    process._run_async(request, response)
+
+
+def start_queued(service: Service) -> list[Job]:
+    """Start the queued WPS jobs there is room for now; returns those that could not be
+    started (failed, their status documents rewritten)."""
+    jobs = installed_jobs()
+    failed = []
+    for job in jobs.store.drain(jobs.limits, binding=BINDING):
+        try:
+            _launch(service, job)
+        except Exception:
+            LOGGER.exception("queued job %s could not be started", job.job_id)
+            if jobs.store.fail(job.job_id, NOT_STARTED):
+                failed.append(jobs.store.get(job.job_id))
+    publish_failures([job for job in failed if job], service.processes, jobs.status_dir)
+    return failed
+
+
+def install(config: configparser.ConfigParser, store: JobStore, limits: Limits,
+            status_dir: Path) -> None:
+    """Check PyWPS, then apply every module-level replacement (idempotent).
+
+    Parameters
+    ----------
+    config
+        What PyWPS reads as its configuration (wps_app.wps.config).
+    store, limits
+        The app's job store (migrated) and async limits.
+    status_dir
+        Where status documents live ([server] outputpath).
+    """
+    global _jobs
     check()
+    _jobs = _Jobs(store, limits, status_dir)
     pywps_config.CONFIG = config
     pywps_config.get_config_value = _get_config_value
     pywps_basic.RelEnvironment = _shared_environment_factory
@@ -266,4 +523,13 @@ def install(config: configparser.ConfigParser) -> None:
     FileStorage.write = _atomic_write
     ExecuteResponse._update_status_doc = _update_status_doc
     NoApplicableCode.get_response = _exception_response
-    importlib.import_module("pywps.app.Service").uuid = _RandomJobIds()
+    service_module = importlib.import_module("pywps.app.Service")  # the module
+    service_module.uuid = _RandomJobIds()
+    service_module.log_request = _log_request
+    service_module.store_status = _store_status
+    pywps_basic.store_status = _store_status
+    dblog.log_request = _log_request
+    dblog.store_status = _store_status
+    dblog.update_pid = _update_pid
+    dblog.get_process_counts = _get_process_counts
+    dblog.cleanup_crashed_process = _cleanup_crashed_process
