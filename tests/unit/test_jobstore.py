@@ -8,7 +8,15 @@ import threading
 
 import pytest
 
-from wps_app.jobs import LEASE_EXPIRED, JobStore, Limits, QueueFull, overrun_message
+from wps_app.jobs import (
+    LEASE_EXPIRED,
+    ClientBusy,
+    JobStore,
+    Limits,
+    QueueFull,
+    StorageExhausted,
+    overrun_message,
+)
 
 T0 = datetime.datetime(2024, 5, 1, 8, 0, 0, tzinfo=datetime.UTC)
 ROOMY = Limits(parallel=4, queued=4)
@@ -266,3 +274,42 @@ def test_migrating_a_new_database_twice(url, clock):
     store = JobStore.from_url(url, clock=clock)
     assert store.migrate() == (0, 2)
     assert store.migrate() == (2, 2)
+
+
+def test_an_owner_has_at_most_its_share_of_unfinished_jobs(store):
+    """[jobs] max_per_client: queued and running jobs of one client count; ended ones do
+    not; other clients are unaffected."""
+    for job_id in ("a1", "a2"):
+        register(store, job_id, owner="alice", max_per_owner=2)
+    with pytest.raises(ClientBusy) as info:
+        register(store, "a3", owner="alice", max_per_owner=2)
+    assert info.value.count == 2 and store.get("a3") is None
+    register(store, "b1", owner="bob", max_per_owner=2)
+    store.finish("a1")
+    register(store, "a3", owner="alice", max_per_owner=2)
+    assert {job.job_id for job in store.list(owner="alice")} == {"a1", "a2", "a3"}
+
+
+def test_storage_is_reserved_by_admitted_jobs_and_released_at_their_end(store):
+    """Queued jobs hold their upper bound too: 20 queued large jobs cannot overfill a cap."""
+    cap = 1000
+    register(store, "j1", reserve_bytes=400, storage_cap_bytes=cap)
+    register(store, "j2", reserve_bytes=400, storage_cap_bytes=cap)
+    assert store.storage_used() == 800
+    with pytest.raises(StorageExhausted) as info:
+        register(store, "j3", reserve_bytes=400, storage_cap_bytes=cap)
+    assert (info.value.used_bytes, info.value.wanted_bytes) == (800, 400)
+    store.record_output("j1", 150)
+    store.finish("j1")  # its reservation goes; what it published stays
+    assert store.storage_used() == 150 + 400
+    register(store, "j3", reserve_bytes=400, storage_cap_bytes=cap)
+    assert store.forget_outputs(["j1", "nothing"]) == 1
+    assert store.storage_used() == 800
+
+
+def test_outputs_know_their_owner(store):
+    store.record_output("sync-1", 10, owner="alice")
+    register(store, "async-1", owner="bob")
+    assert store.output_owner("sync-1") == (True, "alice")
+    assert store.output_owner("async-1") == (True, "bob")
+    assert store.output_owner("nobody") == (False, None)

@@ -9,18 +9,20 @@ from wps_app.jobs.model import (
     LEASE_EXPIRED,
     UNFINISHED,
     Admission,
+    ClientBusy,
     Job,
     JobStoreError,
     Limits,
     QueueFull,
     SchemaTooNew,
     Status,
+    StorageExhausted,
     overrun_message,
 )
 from wps_app.jobs.store import JobStore, utc_now
 
 __all__ = [
-    "ENDED", "LEASE_EXPIRED", "UNFINISHED", "Admission", "Heartbeat", "Job", "JobStore",
-    "JobStoreError", "Limits", "QueueFull", "SchemaTooNew", "Status", "overrun_message",
-    "utc_now",
+    "ENDED", "LEASE_EXPIRED", "UNFINISHED", "Admission", "ClientBusy", "Heartbeat", "Job",
+    "JobStore", "JobStoreError", "Limits", "QueueFull", "SchemaTooNew", "Status",
+    "StorageExhausted", "overrun_message", "utc_now",
 ]

@@ -87,6 +87,8 @@ class Job:
     lease_expires: datetime.datetime | None
     workdir: str | None
     payload: bytes | None = None
+    owner: str | None = None  # the client: an API key's name, or an address
+    reserved_bytes: int = 0  # output storage held until the job ends
 
     @property
     def ended(self) -> bool:
@@ -104,6 +106,26 @@ class QueueFull(JobStoreError):
     def __init__(self, admission: Admission) -> None:
         super().__init__(f"{admission.running} jobs running and {admission.queued} queued")
         self.admission = admission
+
+
+class ClientBusy(JobStoreError):
+    """The job was refused: its client has as many jobs running and queued as allowed."""
+
+    def __init__(self, owner: str, count: int) -> None:
+        super().__init__(f"{count} jobs of this client are running or queued")
+        self.owner = owner
+        self.count = count
+
+
+class StorageExhausted(JobStoreError):
+    """The job was refused: its outputs could exceed the output storage cap."""
+
+    def __init__(self, used_bytes: int, wanted_bytes: int, cap_bytes: int) -> None:
+        super().__init__(f"{used_bytes} bytes used or reserved, {wanted_bytes} more wanted, "
+                         f"cap {cap_bytes}")
+        self.used_bytes = used_bytes
+        self.wanted_bytes = wanted_bytes
+        self.cap_bytes = cap_bytes
 
 
 class SchemaTooNew(JobStoreError):

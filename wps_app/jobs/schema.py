@@ -6,8 +6,10 @@ Versions:
 1. `edge_job_owners(uuid, host, pid, workdir, started)` beside PyWPS's `pywps_requests` and
    `pywps_stored_requests`: the job's status lived in PyWPS's log, its liveness was decided
    by process ids (the code before the JobStore; this version had no version table);
-2. `edge_jobs`, one row per async job with its status, progress, times and lease, the
-   queue included, and `edge_schema_version`.
+2. `edge_jobs`, one row per async job with its status, progress, times, lease, owner (the
+   client: an API key's name or an address) and the storage it reserved, the queue
+   included; `edge_outputs`, the bytes each published job (sync or async) holds in the
+   output folder; and `edge_schema_version`.
 
 `migrate` runs at start-up in every worker; it is idempotent, and serialised (db.serialised)
 so that workers starting together migrate once: the others wait, then find the version
@@ -21,6 +23,7 @@ import datetime
 import logging
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -64,10 +67,25 @@ jobs = Table(
     Column("lease_expires", DateTime, nullable=True),
     Column("workdir", String(1024), nullable=True),
     Column("payload", LargeBinary, nullable=True),
+    Column("owner", String(64), nullable=True),
+    # bytes of output storage held for the job until it ends (its outputs' upper bound)
+    Column("reserved_bytes", BigInteger, nullable=False, default=0),
 )
 # admission counts, the reaper and the queue all select unfinished jobs by status
 Index("edge_jobs_status", jobs.c.status, jobs.c.queued)
 Index("edge_jobs_created", jobs.c.created)
+Index("edge_jobs_owner", jobs.c.owner, jobs.c.status)
+
+# What the output folder holds, job by job: kept as it changes (publish, clean-up), so the
+# storage cap is checked by one SUM instead of a walk of the whole folder.
+outputs = Table(
+    "edge_outputs",
+    metadata,
+    Column("job_id", String(255), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("bytes", BigInteger, nullable=False),
+    Column("published", DateTime, nullable=False),
+)
 
 schema_version = Table(
     "edge_schema_version",

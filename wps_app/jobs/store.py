@@ -26,10 +26,12 @@ from wps_app.jobs.model import (
     LEASE_EXPIRED,
     UNFINISHED,
     Admission,
+    ClientBusy,
     Job,
     Limits,
     QueueFull,
     Status,
+    StorageExhausted,
     overrun_message,
 )
 
@@ -37,6 +39,7 @@ LOGGER = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime.datetime]
 _T = schema.jobs
+_O = schema.outputs
 _SUMMARY = [c for c in _T.c if c.name != "payload"]
 
 
@@ -61,7 +64,8 @@ def _job(row) -> Job:
         message=m["message"] or "", created=_loaded(m["created"]),
         started=_loaded(m["started"]), finished=_loaded(m["finished"]),
         updated=_loaded(m["updated"]), lease_expires=_loaded(m["lease_expires"]),
-        workdir=m["workdir"], payload=m.get("payload"),
+        workdir=m["workdir"], payload=m.get("payload"), owner=m["owner"],
+        reserved_bytes=int(m["reserved_bytes"] or 0),
     )
 
 
@@ -138,12 +142,15 @@ class JobStore:
         return Admission(running, queued, limits.decide(running, queued))
 
     def register(self, job_id: str, process_id: str, binding: str, *, limits: Limits,
-                 workdir: str | None = None, payload: bytes | None = None) -> Job:
+                 workdir: str | None = None, payload: bytes | None = None,
+                 owner: str | None = None, max_per_owner: int | None = None,
+                 reserve_bytes: int = 0, storage_cap_bytes: int | None = None) -> Job:
         """Record a new job as accepted: admitted to run now, or queued.
 
         The admission decision and the insert are one serialised transaction, so workers
-        admitting at the same moment never exceed `limits`. A job admitted to run gets a
-        lease: the caller holds it until the job's runner calls `start`.
+        admitting at the same moment never exceed `limits`, an owner's share or the storage
+        cap. A job admitted to run gets a lease: the caller holds it until the job's runner
+        calls `start`.
 
         Parameters
         ----------
@@ -155,6 +162,14 @@ class JobStore:
             The job's scratch folder.
         payload : bytes, optional
             The binding's serialised request (needed to start a queued job later).
+        owner : str, optional
+            The client the job belongs to (an API key's name, or an address).
+        max_per_owner : int, optional
+            At most this many unfinished jobs (running or queued) per owner.
+        reserve_bytes : int
+            Output storage the job may fill (an upper bound), held until it ends.
+        storage_cap_bytes : int, optional
+            Published plus reserved bytes may not exceed this.
 
         Returns
         -------
@@ -163,7 +178,7 @@ class JobStore:
 
         Raises
         ------
-        QueueFull
+        QueueFull, ClientBusy, StorageExhausted
             When the limits refuse it; nothing is recorded then.
         """
         with db.serialised(self.engine, "admission") as conn:
@@ -171,14 +186,64 @@ class JobStore:
             decision = limits.decide(running, queued)
             if decision == "refuse":
                 raise QueueFull(Admission(running, queued, decision))
+            if owner is not None and max_per_owner is not None:
+                mine = conn.execute(select(func.count()).where(
+                    _T.c.owner == owner, _T.c.status.in_(UNFINISHED))).scalar_one()
+                if mine >= max_per_owner:
+                    raise ClientBusy(owner, int(mine))
+            if storage_cap_bytes is not None:
+                used = self._storage_used(conn)
+                if used + reserve_bytes > storage_cap_bytes:
+                    raise StorageExhausted(used, reserve_bytes, storage_cap_bytes)
             now = self._now()
             conn.execute(_T.insert().values(
                 job_id=job_id, process_id=process_id, binding=binding, status="accepted",
                 queued=decision == "queue", progress=0.0, message="", created=now,
                 updated=now, lease_expires=self._lease_from(now) if decision == "run" else None,
-                workdir=workdir, payload=payload))
+                workdir=workdir, payload=payload, owner=owner,
+                reserved_bytes=max(0, int(reserve_bytes))))
             row = conn.execute(select(*_SUMMARY).where(_T.c.job_id == job_id)).one()
         return _job(row)
+
+    # output storage ----------------------------------------------------------------------
+
+    @staticmethod
+    def _storage_used(conn: Connection) -> int:
+        published = conn.execute(select(func.coalesce(func.sum(_O.c.bytes), 0))).scalar_one()
+        reserved = conn.execute(select(func.coalesce(func.sum(_T.c.reserved_bytes), 0))
+                                .where(_T.c.status.in_(UNFINISHED))).scalar_one()
+        return int(published) + int(reserved)
+
+    def storage_used(self) -> int:
+        """Bytes the output folder holds (published) plus those unfinished jobs reserved."""
+        with self.engine.connect() as conn:
+            return self._storage_used(conn)
+
+    def record_output(self, job_id: str, size_bytes: int, owner: str | None = None) -> None:
+        """Note that job `job_id` (sync or async) published `size_bytes` of outputs."""
+        with db.transaction(self.engine) as conn:
+            conn.execute(_O.delete().where(_O.c.job_id == job_id))
+            conn.execute(_O.insert().values(job_id=job_id, owner=owner, bytes=int(size_bytes),
+                                            published=self._now()))
+
+    def output_owner(self, job_id: str) -> tuple[bool, str | None]:
+        """(known, owner) of the outputs or job `job_id`: whether the store knows it, and
+        whose it is."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_O.c.owner).where(_O.c.job_id == job_id)).one_or_none()
+            if row is None:
+                row = conn.execute(select(_T.c.owner).where(_T.c.job_id == job_id)
+                                   ).one_or_none()
+        return (row is not None, None if row is None else row[0])
+
+    def forget_outputs(self, job_ids: Iterable[str]) -> int:
+        """The outputs of these jobs were deleted (retention clean-up); returns how many
+        records went."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        with db.transaction(self.engine) as conn:
+            return conn.execute(_O.delete().where(_O.c.job_id.in_(ids))).rowcount
 
     def drain(self, limits: Limits, binding: str | None = None) -> list[Job]:
         """Take the queued jobs that can start now (oldest first) out of the queue.
@@ -279,7 +344,7 @@ class JobStore:
         now = self._now()
         return self._update_unfinished(job_id, dict(
             status=status, message=str(message), finished=now, updated=now, queued=False,
-            lease_expires=None, **values), admitted=False)
+            lease_expires=None, reserved_bytes=0, **values), admitted=False)
 
     def finish(self, job_id: str, message: str = "") -> bool:
         """End the job as succeeded (progress 100).
@@ -354,14 +419,14 @@ class JobStore:
 
     def list(self, *, status: Status | Iterable[Status] | None = None,
              process_id: str | None = None, binding: str | None = None,
-             limit: int = 100, offset: int = 0) -> list[Job]:
+             owner: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
         """Jobs, newest first, filtered and paged (payloads left out).
 
         Parameters
         ----------
         status : str or iterable of str, optional
             One status or several.
-        process_id, binding : str, optional
+        process_id, binding, owner : str, optional
         limit : int
             At most this many jobs (>= 0).
         offset : int
@@ -381,6 +446,8 @@ class JobStore:
             query = query.where(_T.c.process_id == process_id)
         if binding is not None:
             query = query.where(_T.c.binding == binding)
+        if owner is not None:
+            query = query.where(_T.c.owner == owner)
         query = query.order_by(_T.c.created.desc(), _T.c.job_id).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             return [_job(row) for row in conn.execute(query)]
