@@ -23,7 +23,7 @@ from pywps.exceptions import (
 from processes import wpsio
 from processes.base import EdgeProcess
 from wps_app import context
-from wps_app.core import writers as outputs
+from wps_app.core import writers
 from wps_app.core.errors import EdgeServiceError, InvalidInput, MissingInput, WmsError
 from wps_app.core.pipeline import (
     TileRequest,
@@ -133,7 +133,7 @@ class GetRasterProcess(EdgeProcess):
             or not wps_request.outputs
         )
         settings = context.settings()
-        if publishes and outputs.directory_size(settings.output_path) >= (
+        if publishes and writers.directory_size(settings.output_path) >= (
             settings.max_output_mb * 1024 * 1024
         ):
             raise OutputStorageFull(
@@ -163,7 +163,7 @@ class GetRasterProcess(EdgeProcess):
     def tile_request(self, inputs: dict) -> TileRequest:
         """Validate the request's inputs; raises PyWPS exceptions with locators."""
         try:
-            source = resolve_source(context.settings(), _value(inputs, "source"))
+            source = resolve_source(context.settings().source_names, _value(inputs, "source"))
         except InvalidInput as exc:
             raise InvalidParameterValue(str(exc), exc.locator) from exc
         catalog = context.catalog(source)
@@ -178,7 +178,7 @@ class GetRasterProcess(EdgeProcess):
         bbox = _value(inputs, "bbox")
         try:
             return build_request(
-                context.settings(),
+                context.settings().limits(),
                 layers,
                 layer=_value(inputs, "wms"),
                 lat=_value(inputs, "lat"),
@@ -218,7 +218,8 @@ class GetRasterProcess(EdgeProcess):
         progress("inputs checked against the WMS capabilities", 10)
         settings = context.settings()
         try:
-            result = render(tile_request, settings, Path(self.workdir), progress)
+            result = render(tile_request, settings.wms_source(tile_request.source),
+                            settings.render_options(), Path(self.workdir), progress)
             progress("publishing outputs", 95)
             self._set_outputs(request, response, result)
         except EdgeServiceError as exc:
@@ -254,7 +255,7 @@ class GetRasterProcess(EdgeProcess):
                 output.data = path.read_bytes()
             return
         settings = context.settings()
-        published = outputs.publish(
+        published = writers.publish(
             [result.geotiff, result.png, *result.png_sidecars],
             settings.output_path,
             str(self.uuid),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 
-from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import LayerCatalog
 from wps_app.settings import Settings, load_settings
 
@@ -22,7 +21,7 @@ def configure(settings: Settings) -> None:
     global _settings, _catalogs
     _settings = settings
     _catalogs = {
-        server.name: LayerCatalog(wms_source(settings, server.name), settings.capabilities_ttl_s)
+        server.name: LayerCatalog(settings.wms_source(server.name), settings.capabilities_ttl_s)
         for server in settings.wms_servers
     }
 

@@ -16,7 +16,7 @@ from wpsclient import (
     raw_output,
 )
 
-from wps_app.core import writers as outputs
+from wps_app.core import writers
 from wps_app.ops import cleanup
 from wps_app.settings import Settings
 
@@ -47,8 +47,8 @@ def test_directory_size(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "x").write_bytes(b"1" * 1000)
     (tmp_path / "y").write_bytes(b"1" * 24)
-    assert outputs.directory_size(tmp_path) == 1024
-    assert outputs.directory_size(tmp_path / "missing") == 0
+    assert writers.directory_size(tmp_path) == 1024
+    assert writers.directory_size(tmp_path / "missing") == 0
 
 
 def test_cleanup_removes_only_expired_entries(tmp_path):

@@ -10,9 +10,9 @@ import pytest
 import rasterio
 from rasterio.transform import from_bounds
 
-from wps_app.core import writers as outputs
+from wps_app.core import writers
 from wps_app.core.errors import OutputError
-from wps_app.core.types import Raster
+from wps_app.core.types import Raster, RenderOptions
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def gradient() -> Raster:
 
 def test_geotiff_round_trip(tmp_path, gradient):
     """CRS, exact transform, float32, NaN nodata, DEFLATE + predictor 3, tags, values."""
-    path = outputs.write_geotiff(gradient, tmp_path / "g.tif", {"METHOD": "sobel_x"})
+    path = writers.write_geotiff(gradient, tmp_path / "g.tif", {"METHOD": "sobel_x"})
     with rasterio.open(path) as ds:
         assert ds.crs.to_epsg() == 4326
         assert ds.transform == gradient.transform
@@ -38,7 +38,8 @@ def test_geotiff_round_trip(tmp_path, gradient):
 
 
 def test_geotiff_zstd_is_a_configuration_choice(tmp_path, gradient):
-    path = outputs.write_geotiff(gradient, tmp_path / "z.tif", {}, compress="ZSTD", zlevel=1)
+    path = writers.write_geotiff(gradient, tmp_path / "z.tif", {},
+                                  RenderOptions(geotiff_compress="ZSTD", geotiff_level=1))
     with rasterio.open(path) as ds:
         assert ds.compression.name == "zstd"
         np.testing.assert_array_equal(ds.read(1), gradient.data)
@@ -47,7 +48,7 @@ def test_geotiff_zstd_is_a_configuration_choice(tmp_path, gradient):
 def test_signed_png_scale():
     """0 -> 128, +max -> 255, -max -> 1, half of max -> 128 + 63.5 rounded; NaN transparent."""
     g = np.array([[0.0, 1020.0, -1020.0, 510.0, np.nan, 5000.0]], dtype=np.float32)
-    grey, alpha = outputs.png_levels(g, "sobel_x", "signed")
+    grey, alpha = writers.png_levels(g, "sobel_x", "signed")
     assert grey[0, :4].tolist() == [128, 255, 1, round(128 + 63.5)]
     assert grey[0, 5] == 255
     assert alpha[0].tolist() == [255, 255, 255, 255, 0, 255]
@@ -55,26 +56,26 @@ def test_signed_png_scale():
 
 def test_absolute_png_scale_uses_the_same_range():
     g = np.array([[0.0, -765.0, 382.5, 765.0]], dtype=np.float32)
-    grey, _ = outputs.png_levels(g, "prewitt_y", "absolute")
+    grey, _ = writers.png_levels(g, "prewitt_y", "absolute")
     assert grey[0].tolist() == [0, 255, 128, 255]
 
 
 def test_clip_png_scale_reproduces_the_tutorial():
     g = np.array([[-50.0, 0.0, 99.6, 300.0]], dtype=np.float32)
-    grey, _ = outputs.png_levels(g, "sobel_x", "clip")
+    grey, _ = writers.png_levels(g, "sobel_x", "clip")
     assert grey[0].tolist() == [0, 0, 100, 255]
 
 
 def test_magnitude_signed_equals_absolute():
     g = np.abs(np.random.default_rng(1).normal(0, 400, (20, 20))).astype(np.float32)
-    signed = outputs.png_levels(g, "sobel_magnitude", "signed")
-    absolute = outputs.png_levels(g, "sobel_magnitude", "absolute")
+    signed = writers.png_levels(g, "sobel_magnitude", "signed")
+    absolute = writers.png_levels(g, "sobel_magnitude", "absolute")
     np.testing.assert_array_equal(signed, absolute)
 
 
 def test_png_has_georeferencing_sidecars(tmp_path, gradient):
     """GDAL reads the PNG back at the same place, from its aux.xml; the world file agrees."""
-    png, aux, world = outputs.write_png(gradient, tmp_path / "g.png", "sobel_x", "signed")
+    png, aux, world = writers.write_png(gradient, tmp_path / "g.png", "sobel_x", "signed")
     assert aux.name == "g.png.aux.xml" and world.name == "g.pgw"
     with rasterio.open(png) as ds:
         assert ds.crs.to_epsg() == 4326
@@ -94,7 +95,7 @@ def test_publish_moves_everything_at_once(tmp_path):
     files = [work / "a.tif", work / "a.png"]
     for f in files:
         f.write_bytes(b"x")
-    final = outputs.publish(files, tmp_path / "out", "job-1")
+    final = writers.publish(files, tmp_path / "out", "job-1")
     assert sorted(p.name for p in final.iterdir()) == ["a.png", "a.tif"]
     assert not any(p.name.startswith(".staging") for p in (tmp_path / "out").iterdir())
 
@@ -105,21 +106,21 @@ def test_publish_failure_leaves_nothing(tmp_path):
     work.mkdir()
     (work / "a.tif").write_bytes(b"x")
     with pytest.raises(OutputError):
-        outputs.publish([work / "a.tif", work / "missing.png"], tmp_path / "out", "job-2")
+        writers.publish([work / "a.tif", work / "missing.png"], tmp_path / "out", "job-2")
     assert os.listdir(tmp_path / "out") == []
 
 
 def test_publish_refuses_path_like_job_ids(tmp_path):
     with pytest.raises(OutputError):
-        outputs.publish([], tmp_path, "../x")
+        writers.publish([], tmp_path, "../x")
 
 
 def test_png_without_nodata_is_single_band(tmp_path):
     data = np.linspace(-1020, 1020, 64 * 32, dtype=np.float32).reshape(32, 64)
     raster = Raster(data, from_bounds(-73.5, 45.5, -73.4, 45.6, 64, 32))
-    png, *_ = outputs.write_png(raster, tmp_path / "g.png", "sobel_x", "signed")
+    png, *_ = writers.write_png(raster, tmp_path / "g.png", "sobel_x", "signed")
     with rasterio.open(png) as ds:
         assert ds.count == 1
         assert ds.crs.to_epsg() == 4326
-        np.testing.assert_array_equal(ds.read(1), outputs.png_levels(data, "sobel_x",
+        np.testing.assert_array_equal(ds.read(1), writers.png_levels(data, "sobel_x",
                                                                      "signed")[0])

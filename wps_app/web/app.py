@@ -27,7 +27,6 @@ from werkzeug.wsgi import wrap_file
 from processes import get_processes
 from wps_app import __version__, context
 from wps_app.core.errors import WmsError
-from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import fetch_layers
 from wps_app.jobs import store as jobs
 from wps_app.settings import REPO_ROOT, Settings, config_files, load_settings, read_config
@@ -127,7 +126,7 @@ class EdgeApp:
         status = 200
         for server in self.settings.wms_servers:
             try:
-                layers = fetch_layers(wms_source(self.settings, server.name))
+                layers = fetch_layers(self.settings.wms_source(server.name))
                 body["sources"][server.name] = {"status": "ok", "layers": len(layers)}
             except WmsError as exc:
                 body["sources"][server.name] = {"status": "unavailable", "reason": str(exc)}
