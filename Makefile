@@ -61,8 +61,10 @@ run: system-deps venv sample
 	$(VENV)/bin/gunicorn wps_app.app:application --bind 127.0.0.1:$(WPS_PORT) \
 		--workers $(WORKERS) --timeout 300 --no-control-socket
 
+# The unit layer (in-process, no servers) must cover the raster core; then the servers.
 test: system-deps venv sample
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit --cov=wps_app/core --cov-report=term-missing --cov-fail-under=90
+	$(PY) -m pytest tests/integration
 
 bench: system-deps venv sample
 	$(PY) -m bench.run

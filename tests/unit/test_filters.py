@@ -126,3 +126,136 @@ def test_max_response_of_magnitude_bounds_random_and_reaches_a_corner(family):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError):
         filters.gradient(np.zeros((3, 3), np.float32), "laplace")
+
+
+# --- the tiled, threaded filter (filter_window) ----------------------------------------
+
+
+@pytest.mark.parametrize("method", ["sobel_y", "prewitt_x", "prewitt_magnitude"])
+def test_tiled_filter_equals_whole_array_bit_for_bit(method, monkeypatch):
+    """filter_window's tiles on two threads, forced small on a small array so that missing
+    data and uneven last tiles fall across tile borders both ways."""
+    monkeypatch.setattr(filters, "SMALL_PX", 0)
+    monkeypatch.setattr(filters, "TILE_ROWS", 64)
+    monkeypatch.setattr(filters, "TILE_COLS", 48)
+    rng = np.random.default_rng(9)
+    bands = rng.integers(0, 256, size=(4, 300 + 2, 120 + 2), dtype=np.uint8)
+    bands[3] = 255
+    bands[3, 60:70, 40:50] = 0  # missing data across a row border (64) and a column one (48)
+    tiled = filters.filter_window(bands, method)
+    assert tiled.dtype == np.float32 and tiled.shape == (300, 120)
+    np.testing.assert_array_equal(tiled, filters.filter_bands(bands, method))
+    # The hole is output rows 59-68, columns 39-48; NaN spreads to their 3x3 neighbours.
+    assert np.isnan(tiled[58:70, 38:50]).all()
+    assert not np.isnan(tiled[57, :]).any() and not np.isnan(tiled[70, :]).any()
+    assert not np.isnan(tiled[:, 37]).any() and not np.isnan(tiled[:, 50]).any()
+
+
+def test_tiled_filter_matches_the_kernel_by_hand(monkeypatch):
+    """Tiles of 16x16 on two threads: every pixel still equals the 3x3 sum by hand."""
+    monkeypatch.setattr(filters, "SMALL_PX", 0)
+    monkeypatch.setattr(filters, "TILE_ROWS", 16)
+    monkeypatch.setattr(filters, "TILE_COLS", 16)
+    bands = np.random.default_rng(4).integers(0, 256, size=(3, 52, 41), dtype=np.uint8)
+    expected = correlate_by_hand(luminance_by_hand(bands), expected_kernel("prewitt_y"))
+    np.testing.assert_allclose(filters.filter_window(bands, "prewitt_y"), expected,
+                               atol=1e-3, rtol=0)
+
+
+def test_default_tiles_equal_whole_array_bit_for_bit():
+    rng = np.random.default_rng(10)
+    big = rng.integers(0, 256, size=(3, 1100, 1100), dtype=np.uint8)
+    np.testing.assert_array_equal(filters.filter_window(big, "sobel_magnitude"),
+                                  filters.filter_bands(big, "sobel_magnitude"))
+    lum = filters.luminance(big)  # luminance given directly, as bench/core.py times it
+    out = np.full((1098, 1098), -1.0, np.float32)
+    assert filters.filter_window(lum, "prewitt_y", out) is out
+    np.testing.assert_array_equal(out, filters.filter_luminance(lum, "prewitt_y"))
+
+
+def test_workspace_reused_across_shapes():
+    """A thread's workspace serves a smaller tile after a larger one from the same memory
+    and the results do not depend on what was left in it."""
+    rng = np.random.default_rng(11)
+    workspace = filters.Workspace()
+    large = rng.integers(0, 256, size=(3, 40, 50), dtype=np.uint8)
+    small = rng.integers(0, 256, size=(1, 12, 30), dtype=np.uint8)
+    first = filters.filter_bands(large, "sobel_x", workspace=workspace)
+    kept = workspace.arrays((40, 50), 4)[0].__array_interface__["data"][0]
+    np.testing.assert_array_equal(filters.filter_bands(small, "prewitt_magnitude",
+                                                       workspace=workspace),
+                                  filters.filter_bands(small, "prewitt_magnitude"))
+    assert workspace.arrays((12, 30), 4)[0].__array_interface__["data"][0] == kept
+    np.testing.assert_array_equal(first, filters.filter_bands(large, "sobel_x"))
+
+
+def test_thread_pool_is_made_again_in_a_forked_child(monkeypatch):
+    """An async job runs in a forked process, whose inherited pool has no threads."""
+    pool = filters._thread_pool()
+    assert filters._thread_pool() is pool
+    monkeypatch.setattr(filters.os, "getpid", lambda: -1)
+    assert filters._thread_pool() is not pool
+
+
+# --- stage timings: arithmetic, with an injected clock -----------------------------
+
+
+def test_wall_time_is_split_in_proportion_to_thread_seconds():
+    """Two threads spent 1+3 s on luminance and 5+7 s filtering: a 4 s wall splits 1:3."""
+    assert filters.split_wall_time(4.0, [(1.0, 5.0), (3.0, 7.0)]) == (1.0, 3.0)
+    assert filters.split_wall_time(2.0, [(0.0, 0.0)]) == (0.0, 2.0)
+    assert filters.split_wall_time(0.0, []) == (0.0, 0.0)
+
+
+class TickClock:
+    """A clock that advances by the next of `steps` seconds at each reading."""
+
+    def __init__(self, *steps: float) -> None:
+        self.steps, self.now = list(steps), 0.0
+
+    def __call__(self) -> float:
+        self.now += self.steps.pop(0)
+        return self.now
+
+
+def test_window_timings_add_the_split_seconds(random_rgba):
+    """One tile: readings at 0 (start), 1 and 2 (luminance), 5 (filter), 8 (end): the 8 s
+    wall splits as luminance 1 : filter 3, added to what `timings` holds."""
+    clock = TickClock(0.0, 1.0, 1.0, 3.0, 3.0)
+    timings = {"filter": 10.0, "read": 1.0}
+    filters.filter_window(random_rgba, "sobel_x", timings=timings, clock=clock)
+    assert timings == {"filter": 10.0 + 6.0, "read": 1.0, "luminance": 2.0}
+    assert clock.steps == []
+
+
+def test_luminance_input_costs_no_luminance_time():
+    lum = np.zeros((10, 10), np.float32)
+    timings: dict[str, float] = {}
+    filters.filter_window(lum, "sobel_x", timings=timings, clock=TickClock(0.0, 1.0, 0.0, 4.0, 1.0))
+    assert timings == {"luminance": 0.0, "filter": 6.0}
+
+
+# --- small pieces -----------------------------------------------------------------
+
+
+def test_magnitude_has_no_single_kernel():
+    with pytest.raises(ValueError):
+        filters.kernel("sobel_magnitude")
+
+
+def test_grey_and_grey_alpha_bands_are_their_own_luminance():
+    grey_alpha = np.array([[[7, 9]], [[255, 0]]], dtype=np.uint8)
+    np.testing.assert_array_equal(filters.luminance(grey_alpha), [[7.0, 9.0]])
+    assert filters.missing_mask(grey_alpha).tolist() == [[False, True]]
+    assert filters.missing_mask(grey_alpha[:1]) is None
+    opaque = np.full((4, 2, 2), 255, np.uint8)
+    assert filters.missing_mask(opaque) is None
+
+
+def test_gradient_without_halo_replicates_edges():
+    """gradient() on a bare array: a horizontal ramp keeps its slope at the borders, where
+    the replicated edge halves the difference."""
+    lum = np.tile(np.arange(5, dtype=np.float32) * 10, (3, 1))
+    result = filters.gradient(lum, "sobel_x")
+    np.testing.assert_allclose(result[:, 1:-1], 80.0)
+    np.testing.assert_allclose(result[:, [0, -1]], 40.0)

@@ -318,6 +318,9 @@ class _LevelsOnDisk:
         """A VRT of the grey file's band and the alpha file's band, as one dataset."""
         root = ET.Element("VRTDataset", rasterXSize=str(self.grid.width),
                           rasterYSize=str(self.grid.height))
+        ET.SubElement(root, "SRS").text = _crs_wkt(self.grid.crs)
+        ET.SubElement(root, "GeoTransform").text = ", ".join(
+            repr(float(v)) for v in self.grid.transform.to_gdal())
         for index, (path, interp) in enumerate(((self._grey_path, "Gray"),
                                                 (self._alpha_path, "Alpha")), start=1):
             band = ET.SubElement(root, "VRTRasterBand", dataType="Byte", band=str(index))
