@@ -50,8 +50,10 @@ sample: $(SAMPLE)
 run: system-deps venv sample
 	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)
 
+# The unit layer (in-process, no servers) must cover the raster core; then the servers.
 test: system-deps venv sample
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit --cov=wps_app/core --cov-report=term-missing --cov-fail-under=90
+	$(PY) -m pytest tests/integration
 
 bench: system-deps venv sample
 	$(PY) -m bench.run

@@ -27,9 +27,7 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 
 from devtools import embedded_wms
-from wps_app.core import filters as raster
-from wps_app.core import strips, wms
-from wps_app.core import writers as outputs
+from wps_app.core import filters, wms, writers
 from wps_app.core.types import BBox, Raster
 
 TUTORIAL_SOBEL_X = [-1, 0, 1, -2, 0, 2, -1, 0, 1]
@@ -74,10 +72,10 @@ def photo_like_tile() -> bytes:
 def ours(png: bytes, folder: Path) -> None:
     with MemoryFile(png) as memory, memory.open() as dataset:
         bands = dataset.read()
-    lum = raster.luminance(bands)
-    gradient = Raster(raster.gradient(lum, "sobel_x"), TRANSFORM)
-    outputs.write_png(gradient, folder / "o.png", "sobel_x", "signed")
-    outputs.write_geotiff(gradient, folder / "o.tif", {})
+    lum = filters.luminance(bands)
+    gradient = Raster(filters.gradient(lum, "sobel_x"), TRANSFORM)
+    writers.write_png(gradient, folder / "o.png", "sobel_x", "signed")
+    writers.write_geotiff(gradient, folder / "o.tif", {})
 
 
 def tutorial(png: bytes, folder: Path) -> None:
@@ -134,11 +132,11 @@ def _filter_rows(size: int, limit: float) -> list[str]:
     repeat = 20 if size <= 512 else 3
     held = np.empty((size, size), np.float32)
     runs = [("sobel_x, one scipy.ndimage call per pass on the whole array",
-             partial(raster.filter_luminance, lum, "sobel_x")),
+             partial(filters.filter_luminance, lum, "sobel_x")),
             ("sobel_x, as the service runs it (cache-sized tiles, two threads)",
-             partial(strips.filter_strip, lum, "sobel_x", held)),
+             partial(filters.filter_window, lum, "sobel_x", held)),
             ("sobel_magnitude (four passes), as the service runs it",
-             partial(strips.filter_strip, lum, "sobel_magnitude", held))]
+             partial(filters.filter_window, lum, "sobel_magnitude", held))]
     rows = []
     for label, function in runs:
         ms = median_ms(function, repeat=repeat)

@@ -51,14 +51,14 @@ def prepared_outputs(folder: Path) -> tuple[Path, Path]:
     """A 512x512 gradient GeoTIFF and PNG like the ones a request produces."""
     from rasterio.transform import from_bounds
 
-    from wps_app.core import writers as outputs
+    from wps_app.core import writers
     from wps_app.core.types import Raster
 
     rng = np.random.default_rng(1)
     data = rng.normal(0, 100, (512, 512)).astype(np.float32)
     gradient = Raster(data, from_bounds(-73.49375, 45.55375, -73.49325, 45.55425, 512, 512))
-    tif = outputs.write_geotiff(gradient, folder / "prepared.tif", {})
-    png = outputs.write_png(gradient, folder / "prepared.png", "sobel_x", "signed")[0]
+    tif = writers.write_geotiff(gradient, folder / "prepared.tif", {})
+    png = writers.write_png(gradient, folder / "prepared.png", "sobel_x", "signed")[0]
     return tif, png
 
 

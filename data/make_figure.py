@@ -16,9 +16,7 @@ import numpy as np
 import rasterio
 
 from devtools import embedded_wms
-from wps_app.core import filters as raster
-from wps_app.core import wms
-from wps_app.core import writers as outputs
+from wps_app.core import filters, wms, writers
 from wps_app.core.types import BBox
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +36,7 @@ def main() -> Path:
     crop = np.s_[96:416, 96:416]  # the central 320x320 pixels keep the figure small
     panels = [tile.data[:3, 1:-1, 1:-1][(slice(None), *crop)]]
     for method in ("sobel_x", "sobel_magnitude"):
-        grey = outputs.png_levels(raster.filter_bands(tile.data, method), method, "signed")[0]
+        grey = writers.png_levels(filters.filter_bands(tile.data, method), method, "signed")[0]
         panels.append(np.stack([grey[crop]] * 3))
     gap = np.full((3, 320, GAP), 255, dtype=np.uint8)
     image = np.concatenate([p if i == 0 else np.concatenate([gap, p], axis=2)

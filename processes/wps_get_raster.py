@@ -16,7 +16,7 @@ from pywps.app.exceptions import ProcessError
 
 from processes import wpsio
 from processes.base import EdgeProcess
-from wps_app.core import writers as outputs
+from wps_app.core import writers
 from wps_app.core.errors import EdgeServiceError, InvalidInput, StorageFull, WmsError
 from wps_app.core.pipeline import (
     TileRequest,
@@ -111,7 +111,7 @@ class GetRasterProcess(EdgeProcess):
             or not wps_request.outputs
         )
         settings = self.runtime.settings
-        if publishes and outputs.directory_size(settings.output_path) >= (
+        if publishes and writers.directory_size(settings.output_path) >= (
             settings.max_output_mb * 1024 * 1024
         ):
             raise from_core(StorageFull(
@@ -148,7 +148,7 @@ class GetRasterProcess(EdgeProcess):
     def _validated(self, inputs: dict) -> TileRequest:
         """The core request for these inputs; raises core errors."""
         settings = self.runtime.settings
-        source = resolve_source(settings, _value(inputs, "source"))
+        source = resolve_source(settings.source_names, _value(inputs, "source"))
         catalog = self.runtime.catalog(source)
         try:
             layers = catalog.layers()
@@ -159,7 +159,7 @@ class GetRasterProcess(EdgeProcess):
                 raise
         bbox = _value(inputs, "bbox")
         return build_request(
-            settings,
+            settings.limits(),
             layers,
             layer=_value(inputs, "wms"),
             lat=_value(inputs, "lat"),
@@ -195,7 +195,8 @@ class GetRasterProcess(EdgeProcess):
         progress("inputs checked against the WMS capabilities", 10)
         settings = self.runtime.settings
         try:
-            result = render(tile_request, settings, Path(self.workdir), progress)
+            result = render(tile_request, settings.wms_source(tile_request.source),
+                            settings.render_options(), Path(self.workdir), progress)
             progress("publishing outputs", 95)
             self._set_outputs(request, response, result)
         except EdgeServiceError as exc:
@@ -231,7 +232,7 @@ class GetRasterProcess(EdgeProcess):
                 output.data = path.read_bytes()
             return
         settings = self.runtime.settings
-        published = outputs.publish(
+        published = writers.publish(
             [result.geotiff, result.png, *result.png_sidecars],
             settings.output_path,
             str(self.uuid),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from wps_app.core.pipeline import wms_source
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore
 from wps_app.settings import Settings
@@ -24,7 +23,7 @@ class Runtime:
     def build(cls, settings: Settings, jobs: JobStore) -> Runtime:
         """A fresh layer catalog per configured WMS source (nothing is fetched yet)."""
         catalogs = {
-            server.name: LayerCatalog(wms_source(settings, server.name),
+            server.name: LayerCatalog(settings.wms_source(server.name),
                                       settings.capabilities_ttl_s)
             for server in settings.wms_servers
         }

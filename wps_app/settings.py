@@ -9,7 +9,9 @@ environment variables as ${VAR}. Relative paths are resolved against the reposit
 never against the current directory.
 
 This is the only reader of the configuration: PyWPS gets the values read here
-(wps_app/wps/config.py), so both see the same, interpolated once.
+(wps_app/wps/config.py), so both see the same, interpolated once. The raster core never
+reads these settings: the builders limits(), render_options() and wms_source() hand it its
+own value objects.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from wps_app.core.types import Limits, RenderOptions
+from wps_app.core.wms import WmsSource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "pywps.cfg"
@@ -214,6 +219,38 @@ class Settings:
             if server.name == name:
                 return server
         raise KeyError(name)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The configured WMS sources' names, the default one first."""
+        return tuple(server.name for server in self.wms_servers)
+
+    def wms_source(self, name: str | None = None) -> WmsSource:
+        """The core's view of the source called `name` (the default for None); KeyError if
+        not configured."""
+        server = self.wms_server(name)
+        return WmsSource(server.url, server.version, server.timeout_s, server.retries,
+                         max_block_px=server.block_px)
+
+    def limits(self) -> Limits:
+        """What a request may ask for (pixels, EPSG:4326 degrees), for build_request."""
+        return Limits(
+            default_size_px=self.default_size_px,
+            default_side_deg=self.default_side_deg,
+            max_width_px=self.max_width_px,
+            max_height_px=self.max_height_px,
+            max_pixels=self.max_pixels,
+            max_bbox_deg=self.max_bbox_deg,
+        )
+
+    def render_options(self) -> RenderOptions:
+        """How the pipeline writes: codecs, levels and the one-window size limit."""
+        return RenderOptions(
+            geotiff_compress=self.geotiff_compress,  # type: ignore[arg-type]
+            geotiff_level=self.geotiff_zlevel,
+            png_zlevel=self.png_zlevel,
+            stream_above_px=self.stream_above_px,
+        )
 
     @classmethod
     def from_parser(cls, cfg: configparser.ConfigParser) -> Settings:

@@ -16,7 +16,6 @@ from wpsclient import (
     raw_output,
 )
 
-from wps_app.core import writers as outputs
 from wps_app.ops import cleanup
 from wps_app.settings import Settings
 
@@ -41,14 +40,6 @@ def test_unwritable_output_folder_is_process_failed(unwritable_wps):
     assert os.listdir(work) == []
     assert unwritable_wps.output_path.read_text() == "not a folder"
     assert get(unwritable_wps.url, request="GetCapabilities").status_code == 200
-
-
-def test_directory_size(tmp_path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "x").write_bytes(b"1" * 1000)
-    (tmp_path / "y").write_bytes(b"1" * 24)
-    assert outputs.directory_size(tmp_path) == 1024
-    assert outputs.directory_size(tmp_path / "missing") == 0
 
 
 def test_cleanup_removes_only_expired_entries(tmp_path):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rasterio.transform import from_bounds
 
 from wps_app.core.errors import InvalidInput
-from wps_app.core.types import BBox, axis_order, bbox_from_corners
+from wps_app.core.types import (
+    BBox,
+    Grid,
+    Limits,
+    Raster,
+    RenderOptions,
+    axis_order,
+    bbox_from_corners,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +111,46 @@ def test_bbox_to_grid_round_trip(west, south, span_x, span_y, width, height):
     assert y0 == pytest.approx(bbox.north, abs=1e-9)
     assert x1 == pytest.approx(bbox.east, abs=1e-9)
     assert y1 == pytest.approx(bbox.south, abs=1e-9)
+
+
+def test_grid_of_a_bbox_is_rasterios_from_bounds():
+    bbox = BBox(-73.4955, 45.552, -73.4915, 45.556)
+    grid = Grid.from_bbox(bbox, 640, 480)
+    assert grid.transform == from_bounds(-73.4955, 45.552, -73.4915, 45.556, 640, 480)
+    assert (grid.width, grid.height, grid.crs) == (640, 480, "EPSG:4326")
+
+
+def test_raster_knows_its_grid():
+    transform = from_bounds(0.0, 0.0, 3.0, 2.0, 3, 2)
+    raster = Raster(np.zeros((4, 2, 3), np.uint8), transform)
+    assert (raster.height, raster.width) == (2, 3)
+    assert raster.grid == Grid(3, 2, transform, "EPSG:4326")
+
+
+def test_value_objects_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Limits().max_pixels = 1  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RenderOptions().png_zlevel = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"geotiff_compress": "JPEG"}, {"png_zlevel": 10}, {"png_zlevel": -1},
+     {"stream_above_px": -1}],
+)
+def test_render_options_refuse_what_gdal_or_zlib_cannot_do(fields):
+    with pytest.raises(ValueError):
+        RenderOptions(**fields)
+
+
+def test_bbox_spans_in_degrees():
+    bbox = BBox(-74.0, 45.0, -73.5, 45.25)
+    assert (bbox.width_deg, bbox.height_deg) == (0.5, 0.25)
+    assert bbox.bounds == (-74.0, 45.0, -73.5, 45.25)
+
+
+def test_a_point_near_the_pole_leaves_the_globe():
+    with pytest.raises(InvalidInput, match="leaves the globe") as info:
+        BBox.around(89.9999, 0.0, 0.001)
+    assert info.value.field == "lat"

@@ -8,11 +8,19 @@ Conventions (asserted by tests on synthetic ramps):
   +-4*255 = +-1020, a Prewitt response within +-3*255 = +-765;
 - magnitude = sqrt(gx**2 + gy**2);
 - a pixel whose 3x3 neighbourhood touches missing data (alpha 0) is NaN.
+
+filter_window runs them as the service does: over a window read with a one-pixel halo, in
+cache-sized tiles on two threads, bit for bit equal to one call on the whole window.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
@@ -200,3 +208,118 @@ def max_response(method: Method) -> float:
     kx, ky = kernel(f"{family}_x").ravel(), kernel(f"{family}_y").ravel()
     corners = np.array(list(itertools.product((0.0, 255.0), repeat=9)))
     return float(np.hypot(corners @ kx, corners @ ky).max())
+
+
+# Tiles of 64 K pixels: each scratch array (256 KiB) stays in a core's L2 cache through
+# every scipy.ndimage pass. Measured on a 16384-pixel-wide window, they run about twice as
+# fast as full-width 64-row chunks and four times as fast as one call on the window;
+# 256x256 to 256x1024 tiles are within 10% of them.
+TILE_ROWS, TILE_COLS = 128, 512
+SMALL_PX = 1024 * 1024  # below this, one tile in the calling thread (a 512x512: ~3 ms)
+THREADS = 2
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_workspaces = threading.local()
+Clock = Callable[[], float]
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """This process's filter threads; re-created after a fork (async jobs are forked, and
+    a pool inherited from the parent has no threads left)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), ThreadPoolExecutor(max_workers=THREADS,
+                                                 thread_name_prefix="filters"))
+    return _pool[1]
+
+
+def _workspace() -> Workspace:
+    """This thread's scratch arrays for the filter."""
+    if not hasattr(_workspaces, "arrays"):
+        _workspaces.arrays = Workspace()
+    return _workspaces.arrays
+
+
+def _filter_tile(
+    source: np.ndarray, method: Method, out: np.ndarray, workspace: Workspace, clock: Clock
+) -> tuple[float, float]:
+    """Filter one halo'd tile (uint8 bands, or float32 luminance) into `out`; returns the
+    seconds spent on (luminance, filter)."""
+    started = clock()
+    lum = masked_luminance(source, workspace) if source.ndim == 3 else source
+    lum_done = clock()
+    filter_luminance(lum, method, out, workspace)
+    return lum_done - started, clock() - lum_done
+
+
+def split_wall_time(wall_s: float, spent: Iterable[tuple[float, float]]) -> tuple[float, float]:
+    """Split `wall_s` seconds into (luminance, filter) in proportion to the (luminance,
+    filter) seconds each thread spent: the threads interleave both stages, so their own
+    seconds add up to more than the wall time."""
+    spent = list(spent)
+    lum_s = sum(lum for lum, _ in spent)
+    total_s = lum_s + sum(kernel for _, kernel in spent)
+    lum_share = lum_s / total_s if total_s > 0 else 0.0
+    return wall_s * lum_share, wall_s * (1.0 - lum_share)
+
+
+def filter_window(
+    source: np.ndarray,
+    method: Method,
+    out: np.ndarray | None = None,
+    timings: dict[str, float] | None = None,
+    clock: Clock = time.perf_counter,
+) -> np.ndarray:
+    """Filter a window read with a one-pixel halo, tile by tile on two threads.
+
+    Parameters
+    ----------
+    source
+        (bands, rows+2, cols+2) uint8 as read (see filter_bands), or (rows+2, cols+2)
+        float32 luminance on the 0-255 scale (see filter_luminance).
+    method
+        The filter; the result is in its kernel units.
+    out
+        A float32 (rows, cols) array (a view is fine) that receives the result.
+    timings
+        Seconds spent are added to its "luminance" and "filter" (the scipy.ndimage passes
+        and the magnitude) entries, as measured by `clock`.
+
+    Returns
+    -------
+    numpy.ndarray
+        (rows, cols) float32, NaN where the 3x3 neighbourhood touches missing data.
+
+    Each tile is read with its own one-pixel halo and filtered in this thread's reused
+    scratch arrays; scipy.ndimage and numpy release the GIL, so the two threads (each
+    taking a row of tiles at a time) use both cores. Every output pixel is computed from
+    the same 3x3 neighbourhood by the same operations: the result equals one
+    filter_bands / filter_luminance call on the whole window bit for bit.
+    """
+    rows, cols = source.shape[-2] - 2, source.shape[-1] - 2
+    result = np.empty((rows, cols), np.float32) if out is None else out
+    small = (rows + 2) * (cols + 2) < SMALL_PX
+    tile_rows, tile_cols = (rows, cols) if small else (TILE_ROWS, TILE_COLS)
+
+    def filter_tile_row(row: int) -> tuple[float, float]:
+        """Filter one row of tiles; returns this thread's (luminance, filter) seconds."""
+        end_row = min(rows, row + tile_rows)
+        workspace = _workspace()
+        spent = (0.0, 0.0)
+        for col in range(0, cols, tile_cols):
+            end_col = min(cols, col + tile_cols)
+            tile = _filter_tile(source[..., row : end_row + 2, col : end_col + 2], method,
+                                result[row:end_row, col:end_col], workspace, clock)
+            spent = (spent[0] + tile[0], spent[1] + tile[1])
+        return spent
+
+    started = clock()
+    if tile_rows >= rows:
+        spent = [filter_tile_row(0)]
+    else:
+        spent = list(_thread_pool().map(filter_tile_row, range(0, rows, tile_rows)))
+    if timings is not None:
+        lum_s, filter_s = split_wall_time(clock() - started, spent)
+        timings["luminance"] = timings.get("luminance", 0.0) + lum_s
+        timings["filter"] = timings.get("filter", 0.0) + filter_s
+    return result

@@ -1,30 +1,55 @@
-"""One edge-filter job as plain functions: validate the request, read, filter, write.
+"""One edge-filter job as plain functions: validate the request, then read, filter, write.
 
 This is the whole raster pipeline the `get_raster_process` WPS process wraps; it knows
-nothing of PyWPS. Progress is reported through a callback (message, percent).
+nothing of PyWPS or of the service's configuration: the binding hands in the limits, the
+WMS source and the render options. Progress is reported through a callback (message,
+percent).
+
+Every request takes the same path: a loop over row windows, each read with a one-pixel
+halo, filtered, and handed to the GeoTIFF and PNG writers. A request of at most
+`RenderOptions.stream_above_px` pixels is one window; a larger one is read in windows of
+the WMS block height, so no full-size array ever exists.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rasterio.transform import from_bounds
+import numpy as np
 
-from wps_app.core import strips, wms
-from wps_app.core import writers as outputs
+from wps_app.core import filters, wms, writers
 from wps_app.core.errors import InvalidInput, MissingInput
-from wps_app.core.types import METHODS, STRETCHES, BBox, Method, Raster, Stretch
-from wps_app.settings import Settings
+from wps_app.core.types import (
+    METHODS,
+    STRETCHES,
+    BBox,
+    Grid,
+    Limits,
+    Method,
+    RenderOptions,
+    Stretch,
+)
 
 Progress = Callable[[str, int], None]
+# The seam between the pipeline and its data: opens (bbox, width, height), a grid in
+# EPSG:4326, and yields read_rows(first, end) -> (bands, end - first, width) uint8.
+OpenGrid = Callable[[BBox, int, int], AbstractContextManager[wms.ReadRows]]
+
+# GDAL block cache while reading in many windows: two block rows of a 16384-pixel-wide
+# request at 1024-pixel blocks are 2 x 17 x 4 MiB; GDAL's default (5% of RAM) would let a
+# large request keep every block it ever read. One window is one RasterIO call, whose
+# blocks must all stay cached until it is done: it keeps GDAL's default.
+STRIP_CACHE_MB = 192
 
 
 @dataclass(frozen=True)
 class TileRequest:
-    """A validated request: a layer over a bbox (EPSG:4326) at width x height pixels."""
+    """A validated request: a layer over a bbox (EPSG:4326) at width x height pixels;
+    `source` names the configured WMS (None: the default one)."""
 
     layer: str
     bbox: BBox
@@ -38,7 +63,8 @@ class TileRequest:
 
 @dataclass(frozen=True)
 class TileResult:
-    """Files written for one request: the GeoTIFF and the PNG with its sidecars."""
+    """Files written for one request: the GeoTIFF and the PNG with its sidecars, and the
+    seconds spent per stage (read, luminance, filter, geotiff, png)."""
 
     geotiff: Path
     png: Path
@@ -56,7 +82,7 @@ def _size(value: int | None, default: int, cap: int, name: str) -> int:
 
 
 def build_request(
-    settings: Settings,
+    limits: Limits,
     layers: dict[str, str],
     *,
     layer: str | None,
@@ -70,16 +96,34 @@ def build_request(
     cog: bool | None = None,
     source: str | None = None,
 ) -> TileRequest:
-    """Validate raw input values against the settings and the WMS's layers.
+    """Validate raw input values against the limits and the WMS's layers.
 
-    Raises MissingInput / InvalidInput whose `locator` names the offending input.
+    Parameters
+    ----------
+    limits
+        Sizes (pixels) and spans (degrees) a request may ask for, and the defaults.
+    layers
+        The layers the chosen WMS offers (name -> title).
+    layer, lat, lon, bbox, width, height, method, stretch, cog
+        The request's values as sent (None when absent); lat/lon in EPSG:4326 degrees
+        give a square of `limits.default_side_deg` around the point.
+    source
+        The WMS source's name as resolve_source returned it.
+
+    Returns
+    -------
+    TileRequest
+
+    Raises
+    ------
+    MissingInput, InvalidInput
+        With a `locator` naming the offending input.
     """
-    source = resolve_source(settings, source)
     if not layer:
-        raise MissingInput("wms (a layer name) is required", "wms")
+        raise MissingInput("wms (a layer name) is required", "layer")
     if layer not in layers:
         offered = ", ".join(sorted(layers)[:10]) or "none"
-        raise InvalidInput(f"unknown layer {layer[:80]!r}; the WMS offers: {offered}", "wms")
+        raise InvalidInput(f"unknown layer {layer[:80]!r}; the WMS offers: {offered}", "layer")
     method = method or "sobel_x"
     if method not in METHODS:
         raise InvalidInput(f"method must be one of {', '.join(METHODS)}", "method")
@@ -91,37 +135,31 @@ def build_request(
             raise MissingInput("lat is required when no bbox is given", "lat")
         if lon is None:
             raise MissingInput("lon is required when no bbox is given", "lon")
-        bbox = BBox.around(lat, lon, settings.default_side_deg)
+        bbox = BBox.around(lat, lon, limits.default_side_deg)
     elif lat is not None or lon is not None:
         raise InvalidInput("give either bbox or lat/lon, not both", "bbox")
-    if max(bbox.width_deg, bbox.height_deg) > settings.max_bbox_deg:
+    if max(bbox.width_deg, bbox.height_deg) > limits.max_bbox_deg:
         raise InvalidInput(
-            f"bbox spans more than the maximum of {settings.max_bbox_deg:g} degrees", "bbox"
+            f"bbox spans more than the maximum of {limits.max_bbox_deg:g} degrees", "bbox"
         )
-    width = _size(width, settings.default_size_px, settings.max_width_px, "width")
-    height = _size(height, settings.default_size_px, settings.max_height_px, "height")
-    if width * height > settings.max_pixels:
+    width = _size(width, limits.default_size_px, limits.max_width_px, "width")
+    height = _size(height, limits.default_size_px, limits.max_height_px, "height")
+    if width * height > limits.max_pixels:
         raise InvalidInput(
-            f"width x height exceeds the maximum of {settings.max_pixels} pixels", "width"
+            f"width x height exceeds the maximum of {limits.max_pixels} pixels", "width"
         )
     return TileRequest(layer, bbox, width, height, method, stretch,  # type: ignore[arg-type]
                        bool(cog), source)
 
 
-def resolve_source(settings: Settings, name: str | None) -> str:
-    """The configured WMS source's name (the default for None); InvalidInput otherwise."""
-    try:
-        return settings.wms_server(name).name
-    except KeyError:
-        names = ", ".join(s.name for s in settings.wms_servers)
-        raise InvalidInput(f"source must name a configured WMS: {names}", "source") from None
-
-
-def wms_source(settings: Settings, name: str | None = None) -> wms.WmsSource:
-    """The configured WMS source called `name` (the default one for None)."""
-    server = settings.wms_server(name)
-    return wms.WmsSource(server.url, server.version, server.timeout_s, server.retries,
-                         max_block_px=server.block_px)
+def resolve_source(names: Sequence[str], name: str | None) -> str:
+    """The configured WMS source called `name`, of `names` (the default one first); the
+    default for None. Raises InvalidInput (locator "source") for any other name."""
+    if name is None:
+        return names[0]
+    if name not in names:
+        raise InvalidInput(f"source must name a configured WMS: {', '.join(names)}", "source")
+    return name
 
 
 def output_bytes_upper_bound(request: TileRequest) -> dict[str, int]:
@@ -130,11 +168,27 @@ def output_bytes_upper_bound(request: TileRequest) -> dict[str, int]:
     return {"png": 2 * pixels, "geotiff": 4 * pixels}
 
 
-def _tags(request: TileRequest, settings: Settings) -> dict[str, str]:
+def row_windows(height: int, rows: int) -> Iterator[tuple[int, int]]:
+    """(first, end) output rows of consecutive windows of at most `rows` rows."""
+    for first in range(0, height, rows):
+        yield first, min(height, first + rows)
+
+
+def window_rows(request: TileRequest, source: wms.WmsSource, options: RenderOptions) -> int:
+    """Rows per window: the whole height up to options.stream_above_px pixels, else the
+    WMS block height (GDAL fetches a block row at a time; the next window's halo rows
+    come from the blocks still cached)."""
+    if request.width * request.height <= options.stream_above_px:
+        return request.height
+    return source.max_block_px
+
+
+def tags(request: TileRequest, source: wms.WmsSource) -> dict[str, str]:
+    """The GeoTIFF's metadata: method, layer, WMS URL, bbox (EPSG:4326) and units."""
     return {
         "METHOD": request.method,
         "LAYER": request.layer,
-        "WMS_URL": settings.wms_server(request.source).url,
+        "WMS_URL": source.url,
         "BBOX": ",".join(repr(v) for v in request.bbox.bounds),
         "UNITS": "kernel units on 0-255 luminance; x positive eastward, y positive northward",
     }
@@ -144,60 +198,102 @@ def _no_progress(message: str, percent: int) -> None:
     return None
 
 
+def _wms_grid(source: wms.WmsSource, layer: str, cache_mb: int | None) -> OpenGrid:
+    """The production seam: `layer` of `source` read through GDAL's WMS driver."""
+
+    def open_grid(bbox: BBox, width: int, height: int):
+        return wms.open_grid(source, layer, bbox, width, height, cache_mb=cache_mb)
+
+    return open_grid
+
+
+# Where each stage of a window starts, in percent of one window's share of the 20-85%
+# the windows span; with one window: reading 20, filtering 50, writing the GeoTIFF 70,
+# writing the PNG 85.
+_STAGES = (("reading the WMS", 0), ("filtering", 30), ("writing the GeoTIFF", 50),
+           ("writing the PNG", 65))
+
+
 def render(
     request: TileRequest,
-    settings: Settings,
+    source: wms.WmsSource,
+    options: RenderOptions,
     workdir: Path,
     progress: Progress = _no_progress,
+    open_grid: OpenGrid | None = None,
 ) -> TileResult:
     """Read, filter and write one tile into `workdir`; returns the files written.
 
-    The GeoTIFF holds the signed float32 gradient (NaN nodata); the PNG its fixed-scale
-    8-bit rendering. Raises WmsError or OutputError.
+    Parameters
+    ----------
+    request
+        The validated request.
+    source
+        The WMS it reads (its URL goes into the GeoTIFF's tags; its block height sets the
+        rows of a window when the request is read in many).
+    options
+        Codecs, levels and the size above which the request is read in many windows.
+    workdir
+        A private folder; the outputs are named after the method.
+    progress
+        Called with (message, percent) as the stages start.
+    open_grid
+        Opens the grid the request is read on (see OpenGrid); the WMS by default. A test
+        hands in a local raster here.
+
+    Returns
+    -------
+    TileResult
+        The GeoTIFF holds the signed float32 gradient (NaN nodata), the PNG its fixed-scale
+        8-bit rendering, both in EPSG:4326 on the request's grid.
+
+    Raises
+    ------
+    WmsError
+        The WMS could not deliver the image.
+    OutputError
+        An output could not be written.
     """
-    source = wms_source(settings, request.source)
-    if request.cog or request.width * request.height > settings.stream_above_px:
-        strip_timings: dict[str, float] = {}
-        geotiff, png_files = strips.render_in_strips(
-            source, request.layer, request.bbox, request.width, request.height,
-            request.method, request.stretch, workdir, _tags(request, settings),
-            outputs.geotiff_profile(settings.geotiff_compress, settings.geotiff_zlevel),
-            settings.png_zlevel, request.cog, progress, strip_timings,
-        )
-        return TileResult(geotiff, png_files[0], tuple(png_files[1:]), strip_timings)
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    grid = Grid.from_bbox(request.bbox, request.width, request.height)
+    rows = window_rows(request, source, options)
+    windows = list(row_windows(request.height, rows))
+    if open_grid is None:
+        open_grid = _wms_grid(source, request.layer,
+                              None if len(windows) == 1 else STRIP_CACHE_MB)
+    halo = wms.grown_by_one_pixel(request.bbox, request.width, request.height)
+    timings: dict[str, float] = {"read": 0.0}
+    geotiff = writers.GeoTiffWriter(workdir / f"{request.method}.tif", grid,
+                                    tags(request, source), options, request.cog)
+    png = writers.PngWriter(workdir / f"{request.method}.png", grid, request.method,
+                            request.stretch, options.png_zlevel, in_memory=len(windows) == 1)
 
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[stage] = now - clock
-        clock = now
+    def stage(index: int, name: str, offset: int, first: int, end: int) -> None:
+        where = "" if len(windows) == 1 else f" (rows {first}-{end} of {request.height})"
+        progress(name + where, 20 + (65 * index + offset) // len(windows))
 
-    progress("reading the WMS", 20)
-    bands = wms.read_with_halo(source, request.layer, request.bbox, request.width, request.height)
-    lap("read")
-    progress("filtering", 50)
-    gradient = Raster(
-        strips.filter_strip(bands.data, request.method, timings=timings),
-        from_bounds(*request.bbox.bounds, request.width, request.height),
-    )
-    del bands
-    clock = time.perf_counter()
-    progress("writing the GeoTIFF", 70)
-    geotiff = outputs.write_geotiff(
-        gradient,
-        workdir / f"{request.method}.tif",
-        _tags(request, settings),
-        settings.geotiff_compress,
-        settings.geotiff_zlevel,
-    )
-    lap("geotiff")
-    progress("writing the PNG", 85)
-    png, *sidecars = outputs.write_png(
-        gradient, workdir / f"{request.method}.png", request.method, request.stretch,
-        settings.png_zlevel,
-    )
-    lap("png")
-    return TileResult(geotiff, png, tuple(sidecars), timings)
-
+    with open_grid(halo, request.width + 2, request.height + 2) as read_rows, geotiff, png:
+        # One array holds every window's gradient in turn (a fresh 64 MiB array per window
+        # costs page faults each time): each window is written before the next is read.
+        held = np.empty((rows, request.width), np.float32)
+        for index, (first, end) in enumerate(windows):
+            stage(index, *_STAGES[0], first, end)
+            started = time.perf_counter()
+            bands = read_rows(first, end + 2)
+            timings["read"] += time.perf_counter() - started
+            stage(index, *_STAGES[1], first, end)
+            gradient = filters.filter_window(bands, request.method, held[: end - first],
+                                             timings)
+            del bands
+            stage(index, *_STAGES[2], first, end)
+            geotiff.write(first, gradient)
+            stage(index, *_STAGES[3], first, end)
+            png.write(first, gradient)
+    if request.cog:
+        progress("writing the Cloud Optimized GeoTIFF", 88)
+    geotiff_path = geotiff.finish()
+    if len(windows) > 1:
+        progress("encoding the PNG", 90)
+    png_path, *sidecars = png.finish()
+    timings["geotiff"] = geotiff.seconds
+    timings["png"] = png.seconds
+    return TileResult(geotiff_path, png_path, tuple(sidecars), timings)

@@ -1,4 +1,5 @@
-"""Value types shared by the raster core: bounding boxes, method names, rasters."""
+"""Value types shared by the raster core: bounding boxes, grids, method names, rasters, and
+the limits and render options a binding hands in (the core reads no configuration)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Literal, get_args
 
 import numpy as np
 from affine import Affine
+from rasterio.transform import from_bounds
 
 from wps_app.core.errors import InvalidInput
 
@@ -19,6 +21,9 @@ METHODS: tuple[str, ...] = get_args(Method)
 
 Stretch = Literal["signed", "absolute", "clip"]
 STRETCHES: tuple[str, ...] = get_args(Stretch)
+
+Compression = Literal["DEFLATE", "ZSTD", "LZW"]
+COMPRESSIONS: tuple[str, ...] = get_args(Compression)
 
 CRS_EPSG4326 = "EPSG:4326"
 
@@ -72,6 +77,23 @@ class BBox:
 
 
 @dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: `width` x `height` pixels whose `transform` maps pixel
+    (col, row) corners to `crs` coordinates (EPSG:4326 lon, lat in degrees)."""
+
+    width: int
+    height: int
+    transform: Affine
+    crs: str = CRS_EPSG4326
+
+    @classmethod
+    def from_bbox(cls, bbox: BBox, width: int, height: int) -> Grid:
+        """The grid of `bbox` (EPSG:4326) at width x height pixels, exactly as rasterio's
+        from_bounds(west, south, east, north, width, height) gives it."""
+        return cls(width, height, from_bounds(*bbox.bounds, width, height))
+
+
+@dataclass(frozen=True)
 class Raster:
     """An array with its georeferencing: `data` is (bands, rows, cols) or (rows, cols),
     `transform` maps pixel (col, row) corners to EPSG:4326 (lon, lat)."""
@@ -87,6 +109,44 @@ class Raster:
     @property
     def width(self) -> int:
         return int(self.data.shape[-1])
+
+    @property
+    def grid(self) -> Grid:
+        """The raster's grid, without its data."""
+        return Grid(self.width, self.height, self.transform, self.crs)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a request may ask for; a request that leaves out width, height or a bbox gets
+    the defaults. Sizes in pixels, spans in EPSG:4326 degrees."""
+
+    default_size_px: int = 512
+    default_side_deg: float = 0.0005
+    max_width_px: int = 16384
+    max_height_px: int = 16384
+    max_pixels: int = 16384 * 16384
+    max_bbox_deg: float = 0.5
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How the pipeline writes: the GeoTIFF codec and its level, the PNG's zlib level, and
+    the size (pixels) above which a request is read, filtered and written in row windows
+    of the WMS block height instead of in one window."""
+
+    geotiff_compress: Compression = "DEFLATE"
+    geotiff_level: int = 1
+    png_zlevel: int = 1
+    stream_above_px: int = 2048 * 2048
+
+    def __post_init__(self) -> None:
+        if self.geotiff_compress not in COMPRESSIONS:
+            raise ValueError(f"geotiff_compress must be one of {', '.join(COMPRESSIONS)}")
+        if not 0 <= self.png_zlevel <= 9:
+            raise ValueError("png_zlevel must lie within 0..9")
+        if self.stream_above_px < 0:
+            raise ValueError("stream_above_px must not be negative")
 
 
 _EPSG4326 = re.compile(r"^(epsg:{1,2}|urn:ogc:def:crs:epsg:[\d.]*:|https?://www\.opengis\.net/"

@@ -157,9 +157,18 @@ def _retryable(error: WmsError) -> bool:
     return status is not None and (status == 429 or 500 <= status <= 599)
 
 
-def with_retries(source: WmsSource, attempt: Callable[[], T]) -> T:
-    """Run `attempt` (a whole open-and-read, so nothing GDAL cached from a failed try is
-    reused) again on timeouts, HTTP 429 and 5xx, at most source.retries more times."""
+Sleep = Callable[[float], None]
+
+
+def backoff_s(retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1, 2, ...): 0.4, 0.8, 1.6, then 2."""
+    return min(2.0, 0.2 * 2**retry)
+
+
+def with_retries(source: WmsSource, attempt: Callable[[], T], sleep: Sleep = time.sleep) -> T:
+    """Run `attempt` again on timeouts, HTTP 429 and 5xx, at most source.retries more
+    times, waiting backoff_s(retry) seconds through `sleep` before each; any other
+    WmsError, or the last one, is raised."""
     tries = 0
     while True:
         try:
@@ -169,7 +178,7 @@ def with_retries(source: WmsSource, attempt: Callable[[], T]) -> T:
                 raise
             tries += 1
             LOGGER.warning("WMS read failed (%s), retry %d/%d", error, tries, source.retries)
-            time.sleep(min(2.0, 0.2 * 2**tries))
+            sleep(backoff_s(tries))
 
 
 def _read_window(dataset, window: Window | None) -> np.ndarray:
@@ -212,6 +221,39 @@ def read_window(dataset, window: Window | None = None) -> np.ndarray:
     return data
 
 
+ReadRows = Callable[[int, int], np.ndarray]
+
+
+@contextmanager
+def open_grid(
+    source: WmsSource, layer: str, bbox: BBox, width: int, height: int,
+    cache_mb: int | None = None, sleep: Sleep = time.sleep,
+) -> Iterator[ReadRows]:
+    """Open `layer` over `bbox` (EPSG:4326) at width x height; yields read_rows(first, end),
+    which returns rows [first, end) at full width as (bands, end - first, width) uint8.
+
+    Reads go through one dataset, so a window's GetMap blocks stay in GDAL's block cache
+    for the next window (`cache_mb` bounds it; see open_layer). A failed read is retried
+    by with_retries through a freshly opened dataset, so nothing GDAL cached from the
+    failed try is reused: a window costs at most 1 + source.retries attempts.
+    """
+    with open_layer(source, layer, bbox, width, height, cache_mb=cache_mb) as dataset:
+
+        def read_rows(first: int, end: int) -> np.ndarray:
+            window = Window(0, first, width, end - first)
+            shared = [dataset]  # the first attempt reads through the open dataset
+
+            def attempt() -> np.ndarray:
+                if shared:
+                    return read_window(shared.pop(), window)
+                with open_layer(source, layer, bbox, width, height, cache_mb=cache_mb) as fresh:
+                    return read_window(fresh, window)
+
+            return with_retries(source, attempt, sleep)
+
+        yield read_rows
+
+
 def read_rgba(source: WmsSource, layer: str, bbox: BBox, width: int, height: int) -> Raster:
     """Read `layer` over `bbox` (EPSG:4326) as (4, height, width) uint8 RGBA.
 
@@ -219,11 +261,9 @@ def read_rgba(source: WmsSource, layer: str, bbox: BBox, width: int, height: int
     height) and EPSG:4326. Timeouts, HTTP 429 and 5xx are retried up to
     `source.retries` times; every failure raises a WmsError subclass.
     """
-    def attempt() -> np.ndarray:
-        with open_layer(source, layer, bbox, width, height) as dataset:
-            return read_window(dataset)
-
-    return Raster(with_retries(source, attempt), from_bounds(*bbox.bounds, width, height))
+    with open_grid(source, layer, bbox, width, height) as read_rows:
+        data = read_rows(0, height)
+    return Raster(data, from_bounds(*bbox.bounds, width, height))
 
 
 def grown_by_one_pixel(bbox: BBox, width: int, height: int) -> BBox:

@@ -1,0 +1,359 @@
+"""The GDAL WMS reader without a WMS: its GDAL_WMS description, error classification,
+retries (fake attempts, no real sleeping) and real reads against a closed loopback port."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.errors import RasterioIOError
+from rasterio.transform import from_bounds
+from rasterio.windows import Window
+
+from devtools.embedded_wms import free_port
+from wps_app.core import wms
+from wps_app.core.errors import (
+    WmsBadResponse,
+    WmsError,
+    WmsServiceException,
+    WmsTimeout,
+    WmsUnavailable,
+)
+from wps_app.core.types import BBox
+
+BBOX = BBox(1.0, 2.0, 3.0, 4.0)
+
+
+@pytest.fixture
+def refused() -> wms.WmsSource:
+    """A source whose connections are refused: nothing listens on its loopback port."""
+    return wms.WmsSource(f"http://127.0.0.1:{free_port()}/wms", timeout_s=2, retries=0)
+
+
+# --- the GDAL_WMS description -------------------------------------------------------
+
+
+def test_description_escapes_every_value():
+    """XML metacharacters survive as text; the layer is percent-encoded."""
+    source = wms.WmsSource("http://127.0.0.1:1/wms?map=<x>&a=1")
+    xml = wms.gdal_wms_xml(source, "a<b>&c'\"", BBOX, 10, 20)
+    root = ET.fromstring(xml)
+    assert root.findtext("Service/ServerUrl") == "http://127.0.0.1:1/wms?map=<x>&a=1&"
+    assert root.findtext("Service/Layers") == "a%3Cb%3E%26c%27%22"
+    assert root.find("Cache") is None
+
+
+def test_layer_name_cannot_add_query_parameters():
+    """'&LAYERS=' and '?' in a layer name stay inside the one LAYERS value."""
+    root = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/"),
+                                          "x&LAYERS=y?z=1 #", BBOX, 1, 1))
+    assert root.findtext("Service/Layers") == "x%26LAYERS%3Dy%3Fz%3D1%20%23"
+
+
+@pytest.mark.parametrize(
+    ("url", "server_url"),
+    [("http://127.0.0.1:1/wms", "http://127.0.0.1:1/wms?"),
+     ("http://127.0.0.1:1/wms?", "http://127.0.0.1:1/wms?"),
+     ("http://127.0.0.1:1/wms?map=a", "http://127.0.0.1:1/wms?map=a&"),
+     ("http://127.0.0.1:1/wms?map=a&", "http://127.0.0.1:1/wms?map=a&")],
+)
+def test_server_url_ends_where_gdal_appends(url, server_url):
+    root = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource(url), "l", BBOX, 1, 1))
+    assert root.findtext("Service/ServerUrl") == server_url
+
+
+def test_data_window_is_the_bbox_at_the_size():
+    """Upper left = (west, north), lower right = (east, south), full float precision."""
+    bbox = BBox(-73.4955, 45.552, -73.4915, 45.556 + 2.0**-20)
+    root = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/"), "l",
+                                          bbox, 640, 480))
+    window = {child.tag: child.text for child in root.find("DataWindow")}
+    assert window == {"UpperLeftX": "-73.4955", "UpperLeftY": repr(45.556 + 2.0**-20),
+                      "LowerRightX": "-73.4915", "LowerRightY": "45.552",
+                      "SizeX": "640", "SizeY": "480"}
+    assert root.findtext("Projection") == "EPSG:4326"
+    assert root.findtext("BandsCount") == "4"
+    assert root.findtext("Service/ImageFormat") == "image/png"
+    assert root.findtext("Service/Transparent") == "TRUE"
+
+
+def test_version_130_swaps_axes_and_111_does_not():
+    new = ET.fromstring(wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/"), "l", BBOX, 1, 1))
+    old = ET.fromstring(
+        wms.gdal_wms_xml(wms.WmsSource("http://127.0.0.1:1/", version="1.1.1"), "l", BBOX, 1, 1)
+    )
+    assert new.findtext("Service/Version") == "1.3.0"
+    assert new.findtext("Service/BBoxOrder") == "yxYX"
+    assert new.findtext("Service/CRS") == "EPSG:4326"
+    assert new.find("Service/SRS") is None
+    assert old.findtext("Service/Version") == "1.1.1"
+    assert old.find("Service/BBoxOrder") is None
+    assert old.findtext("Service/SRS") == "EPSG:4326"
+
+
+@pytest.mark.parametrize(("width", "height", "blocks"),
+                         [(100, 50, ("100", "50")), (5000, 300, ("1024", "300")),
+                          (20000, 20000, ("1024", "1024"))])
+def test_blocks_are_as_large_as_the_server_allows(width, height, blocks):
+    source = wms.WmsSource("http://127.0.0.1:1/", max_block_px=1024, max_connections=3,
+                           timeout_s=0.2)
+    root = ET.fromstring(wms.gdal_wms_xml(source, "l", BBOX, width, height))
+    assert (root.findtext("BlockSizeX"), root.findtext("BlockSizeY")) == blocks
+    assert root.findtext("MaxConnections") == "3"
+    assert root.findtext("Timeout") == "1"  # GDAL counts whole seconds, at least one
+
+
+def test_gdal_reads_without_netrc_cache_or_retries():
+    env = wms.gdal_env(wms.WmsSource("http://127.0.0.1:1/wms", timeout_s=3))
+    assert env["GDAL_HTTP_NETRC"] == "NO"
+    assert env["GDAL_HTTP_MAX_RETRY"] == "0"
+    assert env["GDAL_HTTP_TIMEOUT"] == env["GDAL_HTTP_CONNECTTIMEOUT"] == "3"
+
+
+# --- error classification -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "text"),
+    [
+        ("The server returned exception code 'LayerNotDefined': msWMSLoadGetMapParams(): "
+         "Invalid layer(s) given", WmsServiceException, "(LayerNotDefined): msWMS"),
+        ("GDALWMS: The server returned exception: <ServiceException>no</ServiceException>",
+         WmsServiceException, "refused the request: <ServiceException>no"),
+        ("Operation timed out after 2000 milliseconds", WmsTimeout, "timeout"),
+        ("GDAL_WMS: Connection timeout", WmsTimeout, "timeout"),
+        ("Failed to connect to 127.0.0.1 port 9: Connection refused", WmsUnavailable,
+         "not reachable"),
+        ("Unable to download, HTTP status code: 0", WmsUnavailable, "not reachable"),
+        ("Unable to download: HTTP status code: 500", WmsBadResponse, "HTTP status 500"),
+        ("Unable to download: HTTP status code: 404", WmsBadResponse, "HTTP status 404"),
+        ("PNG file is corrupt", WmsBadResponse, "usable image: PNG file is corrupt"),
+    ],
+)
+def test_gdal_errors_are_classified(message, kind, text):
+    error = wms.classify_gdal_error(message)
+    assert type(error) is kind
+    assert text in str(error)
+
+
+def test_classified_messages_are_bounded():
+    error = wms.classify_gdal_error("The server returned exception code 'X': " + "y" * 1000)
+    assert len(str(error)) < 250
+
+
+# --- retries -----------------------------------------------------------------------
+
+
+class Attempts:
+    """A fake attempt: raises the given errors in turn, then returns "image"."""
+
+    def __init__(self, *errors: WmsError) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "image"
+
+
+def http(status: int) -> WmsBadResponse:
+    return wms.classify_gdal_error(f"HTTP status code: {status}")  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    "transient", [http(503), http(500), http(429), WmsTimeout("the WMS did not answer")]
+)
+def test_transient_errors_are_retried_with_backoff(transient):
+    attempt, slept = Attempts(transient, transient), []
+    source = wms.WmsSource("http://127.0.0.1:1/", retries=2)
+    assert wms.with_retries(source, attempt, sleep=slept.append) == "image"
+    assert attempt.calls == 3
+    assert slept == [0.4, 0.8]
+
+
+def test_retries_are_bounded():
+    """Always failing: 1 + retries attempts, then the last error."""
+    attempt, slept = Attempts(*[http(502)] * 10), []
+    with pytest.raises(WmsBadResponse, match="502"):
+        wms.with_retries(wms.WmsSource("http://127.0.0.1:1/", retries=3), attempt,
+                         sleep=slept.append)
+    assert attempt.calls == 4
+    assert slept == [0.4, 0.8, 1.6]
+
+
+@pytest.mark.parametrize(
+    "final",
+    [http(404), http(400), WmsServiceException("LayerNotDefined"),
+     WmsUnavailable("not reachable"), WmsBadResponse("the WMS returned 3 band(s)")],
+)
+def test_other_errors_are_not_retried(final):
+    attempt, slept = Attempts(final), []
+    with pytest.raises(type(final)):
+        wms.with_retries(wms.WmsSource("http://127.0.0.1:1/", retries=2), attempt,
+                         sleep=slept.append)
+    assert attempt.calls == 1 and slept == []
+
+
+def test_backoff_doubles_up_to_two_seconds():
+    assert [wms.backoff_s(n) for n in range(1, 6)] == [0.4, 0.8, 1.6, 2.0, 2.0]
+
+
+def test_a_failed_window_is_read_again_through_a_fresh_dataset(monkeypatch):
+    """The first attempt reads through the open dataset, each retry through a newly
+    opened one (nothing GDAL cached from a failed try is reused)."""
+    opened, reads = [], []
+
+    @contextmanager
+    def open_layer(source, layer, bbox, width, height, cache_mb=None):
+        opened.append(cache_mb)
+        yield f"dataset {len(opened)}"
+
+    def read_window(dataset, window):
+        reads.append((dataset, window))
+        if len(reads) < 3:
+            raise WmsTimeout("the WMS did not answer within the configured timeout")
+        return np.zeros((4, int(window.height), int(window.width)), np.uint8)
+
+    monkeypatch.setattr(wms, "open_layer", open_layer)
+    monkeypatch.setattr(wms, "read_window", read_window)
+    slept = []
+    source = wms.WmsSource("http://127.0.0.1:1/", retries=2)
+    with wms.open_grid(source, "l", BBOX, 30, 20, cache_mb=7, sleep=slept.append) as read:
+        rows = read(5, 9)
+    assert rows.shape == (4, 4, 30)
+    assert [d for d, _ in reads] == ["dataset 1", "dataset 2", "dataset 3"]
+    assert {w for _, w in reads} == {Window(0, 5, 30, 4)}
+    assert opened == [7, 7, 7] and slept == [0.4, 0.8]
+
+
+# --- reading: real GDAL, refused connections, odd datasets ----------------------------
+
+
+def test_server_down_is_unavailable(refused):
+    """Connection refused on loopback: GDAL's real error becomes WmsUnavailable."""
+    with pytest.raises(WmsUnavailable, match="not reachable"):
+        wms.read_rgba(refused, "sample_city", BBOX, 8, 8)
+
+
+def test_windowed_read_from_a_refused_server_is_unavailable(refused):
+    with wms.open_grid(refused, "sample_city", BBOX, 64, 64, cache_mb=16) as read_rows:
+        with pytest.raises(WmsUnavailable):
+            read_rows(10, 20)
+
+
+def test_read_with_halo_asks_for_the_grown_grid(refused, monkeypatch):
+    asked, real_open_grid = [], wms.open_grid
+
+    def open_grid(source, layer, bbox, width, height, cache_mb=None):
+        asked.append((bbox.bounds, width, height, cache_mb))
+        return real_open_grid(source, layer, bbox, width, height, cache_mb)
+
+    monkeypatch.setattr(wms, "open_grid", open_grid)
+    with pytest.raises(WmsUnavailable):
+        wms.read_with_halo(refused, "sample_city", BBox(0.0, 0.0, 10.0, 5.0), 10, 5)
+    assert asked == [((-1.0, -1.0, 11.0, 6.0), 12, 7, None)]
+
+
+def test_opening_bounds_gdals_block_cache_only_when_asked(refused):
+    """GDAL_CACHEMAX (bytes) is set while a large read's dataset is open, else untouched;
+    opening sends nothing, so a refused server does not matter yet."""
+    with wms.open_layer(refused, "l", BBOX, 16, 16, cache_mb=5) as dataset:
+        assert rasterio.env.getenv()["GDAL_CACHEMAX"] == 5 * 1024 * 1024
+        assert (dataset.count, dataset.width, dataset.height) == (4, 16, 16)
+        assert dataset.crs.to_epsg() == 4326
+    with wms.open_layer(refused, "l", BBOX, 16, 16):
+        assert "GDAL_CACHEMAX" not in rasterio.env.getenv()
+
+
+def test_a_dataset_without_colour_bands_is_a_bad_response(refused, monkeypatch, tmp_path):
+    """A WMS answering with fewer than three bands is refused before any read."""
+    grey = tmp_path / "grey.tif"
+    with rasterio.open(grey, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8",
+                       crs="EPSG:4326", transform=from_bounds(*BBOX.bounds, 4, 4)) as dst:
+        dst.write(np.zeros((1, 4, 4), np.uint8))
+    monkeypatch.setattr(wms, "gdal_wms_xml", lambda *args: str(grey))
+    with pytest.raises(WmsBadResponse, match="1 band"):
+        with wms.open_layer(refused, "l", BBOX, 4, 4):
+            pass
+
+
+class FakeDataset:
+    """What read_window needs of a rasterio dataset."""
+
+    def __init__(self, result: np.ndarray | Exception, height: int = 4, width: int = 6):
+        self.result, self.height, self.width = result, height, width
+
+    def read(self, window=None):
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def test_an_image_of_the_wrong_size_is_a_bad_response():
+    with pytest.raises(WmsBadResponse, match="size"):
+        wms.read_window(FakeDataset(np.zeros((4, 3, 6), np.uint8)))
+    with pytest.raises(WmsBadResponse, match="size"):
+        wms.read_window(FakeDataset(np.zeros((4, 4, 6), np.uint8)), Window(0, 0, 6, 3))
+    whole = np.ones((4, 4, 6), np.uint8)
+    assert wms.read_window(FakeDataset(whole)) is whole
+
+
+def test_driver_errors_are_classified_from_their_cause():
+    error = RasterioIOError("Read failed")
+    error.__cause__ = RuntimeError("Unable to download: HTTP status code: 503")
+    with pytest.raises(WmsBadResponse, match="HTTP status 503"):
+        wms.read_window(FakeDataset(error))
+
+
+def test_grown_bbox_is_one_pixel_larger_and_may_leave_the_globe():
+    grown = wms.grown_by_one_pixel(BBox(-180.0, -90.0, 180.0, 90.0), 360, 180)
+    assert grown.bounds == (-181.0, -91.0, 181.0, 91.0)
+
+
+# --- layer catalog ---------------------------------------------------------------
+
+
+def test_catalog_of_a_refused_server_is_unavailable(refused):
+    with pytest.raises(WmsUnavailable):
+        wms.LayerCatalog(refused).layers()
+
+
+def test_catalog_caches_for_its_ttl(monkeypatch):
+    answers = [{"a": "A"}, {"a": "A", "b": "B"}]
+    fetched = []
+
+    def fetch_layers(source):
+        fetched.append(source)
+        return answers[len(fetched) - 1]
+
+    monkeypatch.setattr(wms, "fetch_layers", fetch_layers)
+    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), ttl_s=3600)
+    assert catalog.cached() == {}
+    assert catalog.layers() == {"a": "A"}
+    catalog.layers()["z"] = "changed"  # a copy: the catalog's own stays as fetched
+    assert catalog.layers() == catalog.cached() == {"a": "A"}
+    assert len(fetched) == 1
+    catalog.ttl_s = -1.0  # expired
+    assert catalog.layers() == {"a": "A", "b": "B"}
+
+
+def test_catalog_keeps_its_last_layers_when_a_refresh_fails(monkeypatch):
+    calls = []
+
+    def fetch_layers(source):
+        calls.append(source)
+        if len(calls) > 1:
+            raise WmsUnavailable("the WMS is not reachable (connection failed)")
+        return {"a": "A"}
+
+    monkeypatch.setattr(wms, "fetch_layers", fetch_layers)
+    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), ttl_s=-1.0)
+    catalog.layers()
+    with pytest.raises(WmsUnavailable):
+        catalog.layers()
+    assert catalog.cached() == {"a": "A"}
