@@ -120,9 +120,9 @@ def test_gdal_reads_without_netrc_cache_or_retries():
     ("message", "kind", "text"),
     [
         ("The server returned exception code 'LayerNotDefined': msWMSLoadGetMapParams(): "
-         "Invalid layer(s) given", WmsServiceException, "(LayerNotDefined): msWMS"),
+         "Invalid layer(s) given", WmsServiceException, "refused the request (LayerNotDefined)"),
         ("GDALWMS: The server returned exception: <ServiceException>no</ServiceException>",
-         WmsServiceException, "refused the request: <ServiceException>no"),
+         WmsServiceException, "refused the request (a ServiceException)"),
         ("Operation timed out after 2000 milliseconds", WmsTimeout, "timeout"),
         ("GDAL_WMS: Connection timeout", WmsTimeout, "timeout"),
         ("Failed to connect to 127.0.0.1 port 9: Connection refused", WmsUnavailable,
@@ -130,13 +130,31 @@ def test_gdal_reads_without_netrc_cache_or_retries():
         ("Unable to download, HTTP status code: 0", WmsUnavailable, "not reachable"),
         ("Unable to download: HTTP status code: 500", WmsBadResponse, "HTTP status 500"),
         ("Unable to download: HTTP status code: 404", WmsBadResponse, "HTTP status 404"),
-        ("PNG file is corrupt", WmsBadResponse, "usable image: PNG file is corrupt"),
+        ("PNG file is corrupt", WmsBadResponse, "did not return a usable image"),
     ],
 )
 def test_gdal_errors_are_classified(message, kind, text):
     error = wms.classify_gdal_error(message)
     assert type(error) is kind
     assert text in str(error)
+    assert " ".join(message.split())[:40] in error.detail  # the upstream's words: logs only
+
+
+@pytest.mark.parametrize("message", [
+    "The server returned exception code 'InvalidKey': key is not valid for "
+    "http://127.0.0.1:8081/wms?apikey=SECRET123&LAYERS=x",
+    "GDALWMS: The server returned exception: <ServiceException>apikey=SECRET123&BBOX=1,2"
+    "</ServiceException>",
+    "Unable to download http://127.0.0.1:8081/wms?apikey=SECRET123&SERVICE=WMS: HTTP status "
+    "code: 500",
+    "curl: http://u:SECRET123@127.0.0.1/wms timed out",
+])
+def test_no_upstream_text_reaches_the_client_message(message):
+    """A WMS may echo the request, GDAL names the URL: the client's message carries
+    neither; the detail for the log keeps the words with the key masked."""
+    error = wms.classify_gdal_error(message)
+    assert "SECRET123" not in str(error) and "127.0.0.1" not in str(error)
+    assert "SECRET123" not in error.detail
 
 
 def test_classified_messages_are_bounded():

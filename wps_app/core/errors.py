@@ -30,13 +30,16 @@ class UpstreamError(EdgeServiceError):
 
     `http_status` is the status it answered with (None when it did not answer at all or
     answered 200 with something unusable); `source` the configured source's name when known.
+    The message is safe to show a client (no URL, no upstream free text, which may echo a
+    key); `detail` keeps the upstream's own words, redacted, for the operators' log.
     """
 
     def __init__(self, message: str, *, http_status: int | None = None,
-                 source: str | None = None) -> None:
+                 source: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.http_status = http_status
         self.source = source
+        self.detail = detail
 
 
 class WmsError(UpstreamError):
@@ -55,8 +58,8 @@ class WmsServiceException(WmsError):
     """The WMS answered with an OGC ServiceException; `code` is its exception code."""
 
     def __init__(self, message: str, *, code: str | None = None,
-                 source: str | None = None) -> None:
-        super().__init__(message, source=source)
+                 source: str | None = None, detail: str = "") -> None:
+        super().__init__(message, source=source, detail=detail)
         self.code = code
 
 

@@ -183,12 +183,13 @@ def window_rows(request: TileRequest, source: wms.WmsSource, options: RenderOpti
     return source.max_block_px
 
 
-def tags(request: TileRequest, source: wms.WmsSource) -> dict[str, str]:
-    """The GeoTIFF's metadata: method, layer, WMS URL, bbox (EPSG:4326) and units."""
+def tags(request: TileRequest) -> dict[str, str]:
+    """The GeoTIFF's metadata: method, layer, the WMS source by its configured name (never
+    its URL, which may carry a key), bbox (EPSG:4326) and units."""
     return {
         "METHOD": request.method,
         "LAYER": request.layer,
-        "WMS_URL": source.url,
+        **({"WMS_SOURCE": request.source} if request.source else {}),
         "BBOX": ",".join(repr(v) for v in request.bbox.bounds),
         "UNITS": "kernel units on 0-255 luminance; x positive eastward, y positive northward",
     }
@@ -263,7 +264,7 @@ def render(
     halo = wms.grown_by_one_pixel(request.bbox, request.width, request.height)
     timings: dict[str, float] = {"read": 0.0}
     geotiff = writers.GeoTiffWriter(workdir / f"{request.method}.tif", grid,
-                                    tags(request, source), options, request.cog)
+                                    tags(request), options, request.cog)
     png = writers.PngWriter(workdir / f"{request.method}.png", grid, request.method,
                             request.stretch, options.png_zlevel, in_memory=len(windows) == 1)
 

@@ -32,6 +32,7 @@ from wps_app.core.errors import (
     WmsTimeout,
     WmsUnavailable,
 )
+from wps_app.core.redact import redact
 from wps_app.core.types import CRS_EPSG4326, BBox, Raster
 
 LOGGER = logging.getLogger(__name__)
@@ -126,27 +127,36 @@ _EXCEPTION_TEXT = re.compile(r"returned exception:\s*(.*)", re.S)
 _HTTP_STATUS = re.compile(r"HTTP status code: (\d+)")
 
 
+_CODE_TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,60}$")
+
+
 def classify_gdal_error(message: str) -> WmsError:
     """Turn GDAL's message for a failed WMS read into a WmsError a person can act on; the
-    HTTP status and the OGC exception code, when GDAL names them, become attributes."""
+    HTTP status and the OGC exception code, when GDAL names them, become attributes.
+
+    The message a client sees names the condition and the OGC exception code only: the
+    server's own text (which may echo the request, key included) and GDAL's (which names
+    the URL) go to `detail`, redacted, for the log.
+    """
     text = " ".join(message.split())
+    detail = redact(text, keep_hosts=True)[:300]
     code = _EXCEPTION_CODE.search(text)
     if code:
-        detail = code.group(2).strip()[:160]
-        return WmsServiceException(f"the WMS refused the request ({code.group(1)}): {detail}",
-                                   code=code.group(1))
-    exception = _EXCEPTION_TEXT.search(text)
-    if exception:
-        return WmsServiceException(f"the WMS refused the request: {exception.group(1)[:160]}")
+        name = code.group(1) if _CODE_TOKEN.match(code.group(1)) else "unnamed"
+        return WmsServiceException(f"the WMS refused the request ({name})", code=name,
+                                   detail=detail)
+    if _EXCEPTION_TEXT.search(text):
+        return WmsServiceException("the WMS refused the request (a ServiceException)",
+                                   detail=detail)
     if "timed out" in text.lower() or "timeout" in text.lower():
-        return WmsTimeout("the WMS did not answer within the configured timeout")
+        return WmsTimeout("the WMS did not answer within the configured timeout", detail=detail)
     status = _HTTP_STATUS.search(text)
     if status and status.group(1) == "0" or "connect" in text.lower():
-        return WmsUnavailable("the WMS is not reachable (connection failed)")
+        return WmsUnavailable("the WMS is not reachable (connection failed)", detail=detail)
     if status:
         return WmsBadResponse(f"the WMS answered with HTTP status {status.group(1)}",
-                              http_status=int(status.group(1)))
-    return WmsBadResponse(f"the WMS did not return a usable image: {text[:160]}")
+                              http_status=int(status.group(1)), detail=detail)
+    return WmsBadResponse("the WMS did not return a usable image", detail=detail)
 
 
 def _retryable(error: WmsError) -> bool:
@@ -327,9 +337,13 @@ def fetch_layers(source: WmsSource) -> dict[str, str]:
         service = WebMapService(source.url, version=source.version, timeout=source.timeout_s)
     except Exception as exc:  # owslib raises requests, lxml and ServiceException errors
         text = str(exc)
+        detail = redact(text, keep_hosts=True)[:300]
         if "timed out" in text.lower():
-            raise WmsTimeout("the WMS GetCapabilities did not answer in time") from exc
+            raise WmsTimeout("the WMS GetCapabilities did not answer in time",
+                             detail=detail) from exc
         if "connect" in text.lower():
-            raise WmsUnavailable("the WMS is not reachable (connection failed)") from exc
-        raise WmsBadResponse(f"the WMS GetCapabilities could not be read: {text[:160]}") from exc
+            raise WmsUnavailable("the WMS is not reachable (connection failed)",
+                                 detail=detail) from exc
+        raise WmsBadResponse("the WMS GetCapabilities could not be read",
+                             detail=detail) from exc
     return {name: (layer.title or name) for name, layer in service.contents.items() if name}

@@ -1,0 +1,100 @@
+"""The edge-filter task as every binding runs it (WPS 1.0.0, OGC API - Processes).
+
+A binding parses its protocol's inputs into plain values; this module checks them against
+the configuration and the WMS capabilities (core errors with domain fields), checks the
+output storage, runs the core pipeline in a work folder and publishes the files under
+`[server] outputpath/<job id>/`, recording them in the job store. The binding then shapes
+its answer and translates core errors in its one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wps_app.core import styles, writers
+from wps_app.core.errors import StorageFull, WmsError
+from wps_app.core.pipeline import (
+    Progress,
+    TileRequest,
+    TileResult,
+    build_request,
+    output_bytes_upper_bound,
+    render,
+    resolve_source,
+)
+from wps_app.core.types import BBox
+from wps_app.runtime import Runtime
+
+PROCESS_ID = "get_raster_process"
+# The task's inputs, named as the tutorial's WPS process named them (both bindings use them).
+INPUTS = ("wms", "lat", "lon", "bbox", "width", "height", "method", "stretch", "cog", "source")
+
+
+@dataclass(frozen=True)
+class EdgeTask:
+    """Validate, run and publish edge-filter requests with one instance's services."""
+
+    runtime: Runtime
+
+    def validate(self, values: Mapping[str, Any]) -> TileRequest:
+        """The core request for plain input values (`wms` the layer name, `bbox` a BBox in
+        EPSG:4326 or None, sizes as int, `cog` as bool; absent keys take defaults).
+
+        Raises InvalidInput / MissingInput naming the domain field, or WmsError (with its
+        source) when the layer cannot be checked because no layer list was ever read.
+        """
+        settings = self.runtime.settings
+        source = resolve_source(settings.source_names, values.get("source"))
+        catalog = self.runtime.catalog(source)
+        try:
+            layers = catalog.layers()
+        except WmsError as exc:
+            layers = catalog.cached()
+            if not layers:
+                exc.source = source
+                raise
+        bbox = values.get("bbox")
+        return build_request(
+            settings.limits(), layers, layer=values.get("wms"), lat=values.get("lat"),
+            lon=values.get("lon"), bbox=bbox if isinstance(bbox, BBox) or bbox is None
+            else BBox(*bbox), width=values.get("width"), height=values.get("height"),
+            method=values.get("method"), stretch=values.get("stretch"), cog=values.get("cog"),
+            source=source)
+
+    @staticmethod
+    def upper_bound_bytes(request: TileRequest) -> int:
+        """Bytes the published outputs of `request` can take at most (uncompressed)."""
+        return sum(output_bytes_upper_bound(request).values())
+
+    def check_storage(self, request: TileRequest) -> None:
+        """StorageFull unless published and reserved outputs leave room for this request's
+        upper bound under [limits] max_output_mb."""
+        cap = self.cap_bytes()
+        if self.runtime.jobs.storage_used() + self.upper_bound_bytes(request) > cap:
+            raise StorageFull("the output storage is full; ask for the output by value, a "
+                              "smaller area, or try again later")
+
+    def cap_bytes(self) -> int:
+        """[limits] max_output_mb in bytes."""
+        return int(self.runtime.settings.max_output_mb * 1024 * 1024)
+
+    def run(self, request: TileRequest, workdir: Path, progress: Progress) -> TileResult:
+        """Read, filter and write the outputs into `workdir` (raises core errors)."""
+        settings = self.runtime.settings
+        return render(request, settings.wms_source(request.source),
+                      settings.render_options(), workdir, progress)
+
+    def publish(self, request: TileRequest, result: TileResult, job_id: str,
+                owner: str | None = None) -> Path:
+        """Move the outputs (GeoTIFF with its QGIS style, PNG with its sidecars) into the
+        output folder under `job_id`, in one rename, and record their size."""
+        style = result.geotiff.with_suffix(".qml")
+        style.write_text(styles.qml_for(request.method))
+        files = [result.geotiff, style, result.png, *result.png_sidecars]
+        size = sum(path.stat().st_size for path in files)
+        folder = writers.publish(files, self.runtime.settings.output_path, job_id)
+        self.runtime.jobs.record_output(job_id, size, owner)
+        return folder
