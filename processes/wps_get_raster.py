@@ -16,19 +16,13 @@ from pywps.app.exceptions import ProcessError
 
 from processes import wpsio
 from processes.base import EdgeProcess
-from wps_app.core import writers
-from wps_app.core.errors import EdgeServiceError, InvalidInput, StorageFull, WmsError
-from wps_app.core.pipeline import (
-    TileRequest,
-    TileResult,
-    build_request,
-    output_bytes_upper_bound,
-    render,
-    resolve_source,
-)
-from wps_app.core.types import BBox
+from wps_app.core.errors import EdgeServiceError, InvalidInput
+from wps_app.core.pipeline import TileRequest, TileResult, output_bytes_upper_bound
 from wps_app.runtime import Runtime
+from wps_app.task import PROCESS_ID, EdgeTask
+from wps_app.web.auth import CLIENT_ENVIRON_KEY
 from wps_app.wps import public_urls
+from wps_app.wps.deadline import sync_deadline
 from wps_app.wps.exceptions import from_core
 
 LOGGER = logging.getLogger(__name__)
@@ -58,10 +52,11 @@ def _layer_input(layers_by_source: dict[str, dict[str, str]]):
 class GetRasterProcess(EdgeProcess):
     """Edge-filter a WMS layer; outputs a PNG (or GeoTIFF) `image` and a float32 `geotiff`."""
 
-    IDENTIFIER = "get_raster_process"
+    IDENTIFIER = PROCESS_ID
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
+        self.task = EdgeTask(runtime)
         settings = runtime.settings
         layers = {name: catalog.cached() for name, catalog in runtime.catalogs.items()}
         inputs = [
@@ -104,19 +99,40 @@ class GetRasterProcess(EdgeProcess):
     def check_request(self, wps_request) -> None:
         tile_request = self.tile_request(wps_request.inputs)
         self._check_in_memory_outputs(wps_request, tile_request)
-        publishes = not wps_request.raw and (
+        self.checked_request = tile_request  # for admission() of an async job
+        asynchronous = (wps_request.store_execute == "true" and wps_request.status == "true")
+        if not asynchronous and self._publishes(wps_request):
+            # async jobs reserve their upper bound at admission (see admission)
+            try:
+                self.task.check_storage(tile_request)
+            except EdgeServiceError as exc:
+                raise from_core(exc) from exc
+
+    @staticmethod
+    def _publishes(wps_request) -> bool:
+        """Whether the request's outputs go to the output folder (by reference, or a
+        stored response) rather than only into the answer."""
+        return not wps_request.raw and (
             wps_request.store_execute == "true"
-            or any(o.get("asReference", "false").lower() == "true"
+            or any(str(o.get("asReference", "false")).lower() == "true"
                    for o in wps_request.outputs.values())
             or not wps_request.outputs
         )
+
+    @staticmethod
+    def client_of(wps_request) -> str | None:
+        """The client the request came from: an API key's name, or its address."""
+        http = getattr(wps_request, "http_request", None)
+        return None if http is None else http.environ.get(CLIENT_ENVIRON_KEY)
+
+    def admission(self, wps_request) -> dict:
+        """What an async job holds in the job store: its owner, at most [jobs]
+        max_per_client jobs per owner, and its outputs' upper bound under the storage cap."""
         settings = self.runtime.settings
-        if publishes and writers.directory_size(settings.output_path) >= (
-            settings.max_output_mb * 1024 * 1024
-        ):
-            raise from_core(StorageFull(
-                "the output storage is full; ask for raw output or try again later"
-            ))
+        return dict(owner=self.client_of(wps_request),
+                    max_per_owner=settings.max_per_client or None,
+                    reserve_bytes=self.task.upper_bound_bytes(self.checked_request),
+                    storage_cap_bytes=self.task.cap_bytes())
 
     def _check_in_memory_outputs(self, wps_request, tile_request: TileRequest) -> None:
         """PyWPS holds a raw or inline output whole in memory (inline ones base64-encoded
@@ -147,41 +163,20 @@ class GetRasterProcess(EdgeProcess):
 
     def _validated(self, inputs: dict) -> TileRequest:
         """The core request for these inputs; raises core errors."""
-        settings = self.runtime.settings
-        source = resolve_source(settings.source_names, _value(inputs, "source"))
-        catalog = self.runtime.catalog(source)
-        try:
-            layers = catalog.layers()
-        except WmsError as exc:
-            layers = catalog.cached()
-            if not layers:
-                exc.source = exc.source or "wms"
-                raise
-        bbox = _value(inputs, "bbox")
-        return build_request(
-            settings.limits(),
-            layers,
-            layer=_value(inputs, "wms"),
-            lat=_value(inputs, "lat"),
-            lon=_value(inputs, "lon"),
-            bbox=BBox(*bbox) if bbox is not None else None,
-            width=_value(inputs, "width"),
-            height=_value(inputs, "height"),
-            method=_value(inputs, "method"),
-            stretch=_value(inputs, "stretch"),
-            cog=_value(inputs, "cog"),
-            source=source,
-        )
+        values = {name: _value(inputs, name) for name in inputs}
+        return self.task.validate(values)
 
     def _handler(self, request, response):
         started = time.perf_counter()
+        asynchronous = getattr(self, "async_", False)
         try:
             tile_request = self._validated(request.inputs)
         except EdgeServiceError as exc:
+            self.failure = exc
             raise ProcessError(str(exc)) from exc
         LOGGER.info(
             "job=%s start mode=%s layer=%s method=%s size=%dx%d bbox=%s", self.uuid,
-            "async" if getattr(self, "async_", False) else "sync", tile_request.layer,
+            "async" if asynchronous else "sync", tile_request.layer,
             tile_request.method, tile_request.width, tile_request.height,
             ",".join(f"{v:.7f}" for v in tile_request.bbox.bounds),
         )
@@ -193,15 +188,18 @@ class GetRasterProcess(EdgeProcess):
             response.update_status(message, percent)
 
         progress("inputs checked against the WMS capabilities", 10)
-        settings = self.runtime.settings
+        # a sync request must end before gunicorn's timeout kills its worker
+        limit_s = 0.0 if asynchronous else self.runtime.settings.sync_max_runtime_s
         try:
-            result = render(tile_request, settings.wms_source(tile_request.source),
-                            settings.render_options(), Path(self.workdir), progress)
-            progress("publishing outputs", 95)
-            self._set_outputs(request, response, result)
+            with sync_deadline(limit_s):
+                result = self.task.run(tile_request, Path(self.workdir), progress,
+                                       time_budget_s=limit_s or None)
+                progress("publishing outputs", 95)
+                self._set_outputs(request, response, tile_request, result)
         except EdgeServiceError as exc:
-            LOGGER.info("job=%s outcome=failed duration_s=%.3f reason=%r", self.uuid,
-                        time.perf_counter() - started, str(exc))
+            self.failure = exc  # the binding answers a sync request with its exception
+            LOGGER.info("job=%s outcome=failed duration_s=%.3f reason=%r detail=%r", self.uuid,
+                        time.perf_counter() - started, str(exc), getattr(exc, "detail", ""))
             raise ProcessError(str(exc)) from exc
         LOGGER.info(
             "job=%s outcome=succeeded duration_s=%.3f %s", self.uuid,
@@ -210,7 +208,8 @@ class GetRasterProcess(EdgeProcess):
         )
         return response
 
-    def _set_outputs(self, request, response, result: TileResult) -> None:
+    def _set_outputs(self, request, response, tile_request: TileRequest,
+                     result: TileResult) -> None:
         chosen = {}
         image = response.outputs.get("image")
         if image is not None:
@@ -231,12 +230,8 @@ class GetRasterProcess(EdgeProcess):
                 output.as_reference = False  # else PyWPS stores raw outputs it never serves
                 output.data = path.read_bytes()
             return
-        settings = self.runtime.settings
-        published = writers.publish(
-            [result.geotiff, result.png, *result.png_sidecars],
-            settings.output_path,
-            str(self.uuid),
-        )
+        published = self.task.publish(tile_request, result, str(self.uuid),
+                                      self.client_of(request))
         base_url = f"{public_urls.current_output_url().rstrip('/')}/{self.uuid}/"
         for output, path in chosen.items():
             if output.as_reference:

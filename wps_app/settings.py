@@ -203,6 +203,8 @@ class Settings:
     max_request_bytes: int = 1024 * 1024
     parallel_processes: int = 4
     max_queued_processes: int = 16
+    sync_max_runtime_s: float = 240.0  # below gunicorn's timeout (gunicorn.conf.py: 300)
+    max_per_client: int = 8  # async jobs running + queued per client; 0: no limit
     database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
     keys_file: Path | None = None  # [auth] keys_file: API keys required when set
 
@@ -289,6 +291,8 @@ class Settings:
             max_request_bytes=parse_size(get("server", "maxrequestsize", "1mb")),
             parallel_processes=int(get("server", "parallelprocesses", d.parallel_processes)),
             max_queued_processes=int(get("server", "maxprocesses", d.max_queued_processes)),
+            sync_max_runtime_s=float(get("jobs", "sync_max_runtime", d.sync_max_runtime_s)),
+            max_per_client=int(get("jobs", "max_per_client", d.max_per_client)),
             database=_database_url(get("logging", "database", d.database)),
             keys_file=_path(get("auth", "keys_file", "")) if get("auth", "keys_file", "")
             else None,

@@ -10,7 +10,7 @@ its answer and translates core errors in its one place.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +81,24 @@ class EdgeTask:
         """[limits] max_output_mb in bytes."""
         return int(self.runtime.settings.max_output_mb * 1024 * 1024)
 
-    def run(self, request: TileRequest, workdir: Path, progress: Progress) -> TileResult:
-        """Read, filter and write the outputs into `workdir` (raises core errors)."""
+    def run(self, request: TileRequest, workdir: Path, progress: Progress,
+            time_budget_s: float | None = None) -> TileResult:
+        """Read, filter and write the outputs into `workdir` (raises core errors).
+
+        With `time_budget_s` (seconds), each WMS read's timeout is cut so that all its
+        tries fit in the budget: a request with a time limit is not held past it by a
+        WMS that does not answer.
+        """
         settings = self.runtime.settings
-        return render(request, settings.wms_source(request.source),
-                      settings.render_options(), workdir, progress)
+        source = settings.wms_source(request.source)
+        if time_budget_s:
+            per_try = max(1.0, time_budget_s / (source.retries + 1))
+            source = replace(source, timeout_s=min(source.timeout_s, per_try))
+        try:
+            return render(request, source, settings.render_options(), workdir, progress)
+        except WmsError as exc:
+            exc.source = exc.source or request.source  # bindings name the source at fault
+            raise
 
     def publish(self, request: TileRequest, result: TileResult, job_id: str,
                 owner: str | None = None) -> Path:

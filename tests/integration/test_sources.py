@@ -13,7 +13,6 @@ from wpsclient import (
     document_output,
     exception_of,
     execute_body,
-    failure_of,
     get,
     literal,
     post,
@@ -41,7 +40,9 @@ def test_the_named_source_is_the_one_read(multi_wps, faults_wms):
     """broken_layer exists only on `faults`: there MapServer refuses to draw it."""
     answer = post(multi_wps.url, execute_body(
         [literal("wms", "broken_layer"), literal("source", "faults"), *POINT], GEOTIFF))
-    assert "refused" in failure_of(answer)
+    code, locator, text = exception_of(answer)
+    assert (answer.status_code, code, locator) == (502, "NoApplicableCode", "faults")
+    assert "refused" in text
     good = references(post(multi_wps.url, execute_body(
         [literal("wms", "sample_city"), literal("source", "faults"), *POINT], GEOTIFF)))
     tags = read_url(good["geotiff"])[3]

@@ -9,11 +9,11 @@ from wpsclient import (
     document_output,
     exception_of,
     execute_body,
-    failure_of,
     get,
     literal,
     post,
     raw_output,
+    references,
 )
 
 from wps_app.ops import cleanup
@@ -23,20 +23,37 @@ POINT = [literal("wms", "sample_city"), literal("lat", 45.554), literal("lon", -
 BY_REFERENCE = document_output(("geotiff", "image/tiff"))
 
 
+CAP_BYTES = 0.1 * 1024 * 1024  # small_disk_wps's max_output_mb
+# A 128x128 request's outputs take at most 2 (PNG, grey + alpha) + 4 (float32 GeoTIFF)
+# bytes a pixel: 96 KiB, just under the cap.
+SMALL = [literal("width", 128), literal("height", 128)]
+SMALL_BOUND = 6 * 128 * 128
+
+
 def test_disk_cap_refuses_publishing_but_not_raw_output(small_disk_wps):
-    first = post(small_disk_wps.url, execute_body(POINT, BY_REFERENCE))
+    """Publishing is admitted while what is published plus this request's upper bound fits
+    the cap; a request whose upper bound alone exceeds it never starts."""
+    first = post(small_disk_wps.url, execute_body(POINT + SMALL, BY_REFERENCE))
     assert first.status_code == 200 and b"ProcessSucceeded" in first.content
-    refused = post(small_disk_wps.url, execute_body(POINT, BY_REFERENCE))
+    folder = small_disk_wps.output_path / references(first)["geotiff"].rsplit("/", 2)[1]
+    published = sum(p.stat().st_size for p in folder.iterdir())
+    assert published + SMALL_BOUND > CAP_BYTES  # computed here, from the files themselves
+    refused = post(small_disk_wps.url, execute_body(POINT + SMALL, BY_REFERENCE))
     assert refused.status_code == 507
     assert exception_of(refused)[0] == "NotEnoughStorage"
+    too_large = post(small_disk_wps.url, execute_body(POINT, BY_REFERENCE))  # 512x512
+    assert too_large.status_code == 507
     raw = post(small_disk_wps.url, execute_body(POINT, raw_output()))
     assert raw.status_code == 200 and raw.content.startswith(b"\x89PNG")
 
 
-def test_unwritable_output_folder_is_process_failed(unwritable_wps):
+def test_unwritable_output_folder_is_a_server_error(unwritable_wps):
     work = unwritable_wps.directory / "work"
     answer = post(unwritable_wps.url, execute_body(POINT, BY_REFERENCE))
-    assert "could not publish the outputs" in failure_of(answer)
+    assert answer.status_code == 500
+    code, _, text = exception_of(answer)
+    assert code == "NoApplicableCode" and "could not publish the outputs" in text
+    assert str(unwritable_wps.output_path) not in text  # no server path told
     assert os.listdir(work) == []
     assert unwritable_wps.output_path.read_text() == "not a folder"
     assert get(unwritable_wps.url, request="GetCapabilities").status_code == 200

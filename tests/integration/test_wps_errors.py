@@ -1,17 +1,19 @@
 """Refusals before a job starts (ExceptionReports with locators) and failures during one
-(ProcessFailed with a message a person can act on), leaving no output behind."""
+(a sync request: an ExceptionReport with a 5xx status naming the WMS source; an async job:
+ProcessFailed), each with a message a person can act on, leaving no output behind."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from jobs import submit, wait_for_end
+from schemas.validate import validate
 from wpsclient import (
     bbox_input,
     document_output,
     exception_of,
     execute_body,
-    failure_of,
     get,
     literal,
     post,
@@ -95,65 +97,67 @@ def snapshot(server) -> tuple[list[str], list[str]]:
     return entries(server.output_path), entries(server.directory / "work")
 
 
+# (fault proxy mode, layer, HTTP status, words of the message): an upstream failure is the
+# server's problem, never the client's: 502 for a bad answer, 504 for no answer in time.
 FAULTS = [
-    ("hold", "sample_city", "timeout"),  # no answer before the WPS gives up (released after)
-    ("http500", "sample_city", "HTTP status 500"),
-    ("not_image", "sample_city", "usable image"),
-    ("truncated", "sample_city", "usable image"),
-    ("pass", "broken_layer", "refused"),
+    ("hold", "sample_city", 504, "did not answer"),  # held past the WPS's timeout
+    ("http500", "sample_city", 502, "HTTP status 500"),
+    ("not_image", "sample_city", 502, "usable image"),
+    ("truncated", "sample_city", 502, "usable image"),
+    ("wrong_size", "sample_city", 502, "WMS"),
+    ("pass", "broken_layer", 502, "refused"),
 ]
+OUTPUT_FORMS = {"document": document_output(("geotiff", "image/tiff")), "raw": raw_output()}
 
 
-@pytest.mark.parametrize(("mode", "layer", "message"), FAULTS)
-def test_wms_failure_during_the_job_is_process_failed(faulty_wps, fault_proxy, mode, layer,
-                                                      message):
-    """ResponseDocument: ProcessFailed with a short reason; nothing written; still up."""
+def upstream_failure(answer) -> tuple[int, str, str, str]:
+    """(HTTP status, exceptionCode, locator, text) of an ExceptionReport answer."""
+    return (answer.status_code, *exception_of(answer))
+
+
+@pytest.mark.parametrize("form", sorted(OUTPUT_FORMS))
+@pytest.mark.parametrize(("mode", "layer", "status", "message"), FAULTS)
+def test_wms_failure_during_a_sync_job_is_a_5xx_exception(faulty_wps, fault_proxy, mode, layer,
+                                                          status, message, form):
+    """A sync Execute whose WMS fails: an ExceptionReport with NoApplicableCode, the source's
+    name as locator, a message a person can act on (no URL), HTTP 502/504; nothing
+    written; the service still up."""
     before = snapshot(faulty_wps)
     fault_proxy.mode = mode
     try:
-        answer = post(faulty_wps.url, execute_body(
-            [literal("wms", layer), *POINT], document_output(("geotiff", "image/tiff"))))
+        answer = post(faulty_wps.url, execute_body([literal("wms", layer), *POINT],
+                                                   OUTPUT_FORMS[form]))
     finally:
         fault_proxy.mode = "pass"
-    assert answer.status_code == 200
-    assert message.lower() in failure_of(answer).lower()
+    got_status, code, locator, text = upstream_failure(answer)
+    assert (got_status, code, locator) == (status, "NoApplicableCode", "sample"), text
+    assert message.lower() in text.lower()
+    assert "http://" not in text and "127.0.0.1" not in text
+    assert validate(answer.content) == []
     assert snapshot(faulty_wps) == before
     assert get(faulty_wps.url, request="GetCapabilities").status_code == 200
 
 
-def test_wms_failure_with_raw_output_is_an_exception_report(faulty_wps, fault_proxy):
-    before = snapshot(faulty_wps)
+def test_an_async_job_whose_wms_fails_ends_process_failed(faulty_wps, fault_proxy):
+    """Async: the status document says ProcessFailed with the same message."""
     fault_proxy.mode = "http500"
     try:
-        answer = post(faulty_wps.url, execute_body([LAYER, *POINT], raw_output()))
+        url = submit(faulty_wps, [LAYER, *POINT], document_output(("geotiff", "image/tiff")))
+        final = wait_for_end(url)[-1]
     finally:
         fault_proxy.mode = "pass"
-    assert answer.status_code >= 400
-    code, _, text = exception_of(answer)
-    assert code == "NoApplicableCode"
-    assert "HTTP status 500" in text
-    assert snapshot(faulty_wps) == before
+    assert final[0] == "ProcessFailed" and "HTTP status 500" in final[2]
 
 
 def test_wms_down_during_the_job(orphan_wps):
+    """The WMS answered at start-up and is gone now: 503 with Retry-After."""
     before = snapshot(orphan_wps)
     answer = post(orphan_wps.url, execute_body(
         [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
-    assert "not reachable" in failure_of(answer)
+    status, code, locator, text = upstream_failure(answer)
+    assert (status, code, locator) == (503, "NoApplicableCode", "sample")
+    assert "not reachable" in text and int(answer.headers["Retry-After"]) > 0
     assert snapshot(orphan_wps) == before
-
-
-def test_wrong_image_size_is_process_failed(faulty_wps, fault_proxy):
-    before = snapshot(faulty_wps)
-    fault_proxy.mode = "wrong_size"
-    try:
-        answer = post(faulty_wps.url, execute_body(
-            [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
-    finally:
-        fault_proxy.mode = "pass"
-    text = failure_of(answer)
-    assert "WMS" in text, text
-    assert snapshot(faulty_wps) == before
 
 
 def test_transient_wms_errors_are_retried(retrying_wps, fault_proxy):
@@ -169,12 +173,12 @@ def test_transient_wms_errors_are_retried(retrying_wps, fault_proxy):
 
 
 def test_retries_are_bounded(retrying_wps, fault_proxy):
-    """Always failing: 1 + 2 attempts, then ProcessFailed."""
+    """Always failing: 1 + 2 attempts, then the 502 exception."""
     fault_proxy.mode, fault_proxy.getmaps = "http500", 0
     try:
         answer = post(retrying_wps.url, execute_body(
             [LAYER, *POINT], document_output(("geotiff", "image/tiff"))))
     finally:
         fault_proxy.mode = "pass"
-    assert "HTTP status 500" in failure_of(answer)
+    assert upstream_failure(answer)[0] == 502 and "HTTP status 500" in exception_of(answer)[2]
     assert fault_proxy.getmaps == 3

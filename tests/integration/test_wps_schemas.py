@@ -69,14 +69,22 @@ def test_inline_outputs_validate(wps):
     assert_valid(post(wps.url, execute_body(POINT, form)).content)
 
 
-def test_process_failed_response_validates(faulty_wps, fault_proxy):
+def test_failure_documents_validate(faulty_wps, fault_proxy):
+    """A sync failure is an ExceptionReport, an async one a ProcessFailed status: both
+    valid."""
+    from jobs import submit, wait_for_end
+
     fault_proxy.mode = "http500"
     try:
         answer = post(faulty_wps.url, execute_body(
             POINT, document_output(("geotiff", "image/tiff"))))
+        final = wait_for_end(submit(faulty_wps, POINT,
+                                    document_output(("geotiff", "image/tiff"))))[-1]
     finally:
         fault_proxy.mode = "pass"
-    doc = assert_valid(answer.content)
+    assert_valid(answer.content)
+    assert answer.status_code == 502
+    doc = assert_valid(etree.tostring(final[3]))
     assert doc.find(".//wps:ProcessFailed", NS) is not None
 
 

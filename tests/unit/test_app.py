@@ -95,7 +95,7 @@ def test_unknown_layers_cannot_be_checked_without_capabilities(tmp_path):
     response = client.get("/wps?service=WPS&version=1.0.0&request=Execute"
                           "&identifier=get_raster_process&DataInputs=wms=x;lat=45;lon=-73")
     assert response.status_code == 503
-    assert _exception(response) == ("NoApplicableCode", "wms")
+    assert _exception(response) == ("NoApplicableCode", "sample")  # the source at fault
 
 
 def test_a_dtd_is_refused_before_parsing(client):

@@ -81,3 +81,7 @@ class Busy(EdgeServiceError):
     def __init__(self, message: str, retry_after_s: int = 30) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class TimeLimitExceeded(EdgeServiceError):
+    """A request ran past the time it may take; nothing it wrote is kept."""

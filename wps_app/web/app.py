@@ -115,8 +115,11 @@ class EdgeApp:
 
     def _authenticate(self, environ: dict) -> Response | None:
         """With API keys configured: the 401 for a request without a valid key (None when
-        it may go on); the client's name goes into the environ for logs and job owners."""
+        it may go on); the client's name goes into the environ for logs and job owners.
+        Without keys, the client is its address (after trusted-proxy resolution)."""
         if self.keys is None:
+            environ[auth.CLIENT_ENVIRON_KEY] = public_urls.client_address(
+                environ, self.trusted_proxies)
             return None
         name = self.keys.name_of(auth.presented_key(environ))
         if name is not None:

@@ -63,6 +63,23 @@ def forwarded_base(environ: dict, trusted: tuple) -> str | None:
     return f"{proto}://{host}{prefix}"
 
 
+def client_address(environ: dict, trusted: tuple) -> str:
+    """The client's IP address: the peer's, or, when the peer is a trusted proxy, the
+    right-most X-Forwarded-For value (the one that proxy added)."""
+    peer = environ.get("REMOTE_ADDR", "") or "-"
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer[:64]
+    if trusted and any(address in network for network in trusted):
+        forwarded = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
+    return str(address)
+
+
 def current_output_url() -> str:
     """The public base URL of outputs for the request being served."""
     return pywps_config.get_config_value("server", "outputurl")

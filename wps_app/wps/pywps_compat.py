@@ -413,7 +413,14 @@ class _JobRun:
 
 class CompatProcess(Process):
     """pywps.Process with the private hooks of REPLACEMENTS overridden: async jobs go
-    through the JobStore (admission, lease, statuses, queue)."""
+    through the JobStore (admission, lease, statuses, queue). Subclasses say what a job
+    holds in the store through `admission` (JobStore.register's keyword arguments: owner,
+    per-owner cap, reserved storage); the store's refusals (QueueFull as PyWPS's
+    ServerBusy, ClientBusy, StorageExhausted) propagate to the service."""
+
+    def admission(self, wps_request) -> dict:
+        """Keyword arguments for JobStore.register; default: none."""
+        return {}
 
     def _execute_process(self, async_, wps_request, wps_response):
         if not async_:
@@ -424,7 +431,8 @@ class CompatProcess(Process):
         try:
             job = jobs.store.register(job_id, self.identifier, BINDING, limits=jobs.limits,
                                       workdir=self.workdir,
-                                      payload=wps_request.json.encode("utf-8"))
+                                      payload=wps_request.json.encode("utf-8"),
+                                      **self.admission(wps_request))
         except QueueFull as exc:
             raise ServerBusy("Maximum number of processes in queue reached. "
                              "Please try later.") from exc

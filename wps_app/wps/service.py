@@ -22,10 +22,12 @@ from pywps.exceptions import (
     ServerBusy,
     VersionNegotiationFailed,
 )
+from pywps.response.status import WPS_STATUS
 
-from wps_app.core.errors import InvalidInput
+from wps_app.core.errors import Busy, InvalidInput, StorageFull
 from wps_app.core.types import bbox_from_corners
-from wps_app.wps.exceptions import ServerBusyRetryLater
+from wps_app.jobs import ClientBusy, StorageExhausted
+from wps_app.wps.exceptions import ServerBusyRetryLater, from_core
 from wps_app.wps.pywps_compat import CompatService
 
 CRS84_URN = "urn:ogc:def:crs:OGC:1.3:CRS84"
@@ -203,7 +205,13 @@ class EdgeService(CompatService):
                 )
         _refuse_unknown("input", wps_request.inputs, process.inputs, identifier)
         try:
-            return super().execute(identifier, wps_request, uuid)
+            response = super().execute(identifier, wps_request, uuid)
+        except ClientBusy as exc:
+            raise from_core(Busy("this client has as many jobs running and queued as "
+                                 "allowed; wait for one to end")) from exc
+        except StorageExhausted as exc:
+            raise from_core(StorageFull("the output storage is full; ask for the output by "
+                                        "value, a smaller area, or try again later")) from exc
         except MissingParameterValue as exc:
             if exc.description != exc.locator:
                 raise
@@ -214,6 +222,13 @@ class EdgeService(CompatService):
             raise ServerBusyRetryLater(
                 "the job queue is full; please submit again later", "Identifier"
             ) from exc
+        failure = getattr(getattr(response, "process", None), "failure", None)
+        if (failure is not None and not getattr(response, "store_status_file", False)
+                and response.status == WPS_STATUS.FAILED):
+            # A sync request that failed: answered with its exception (the right code and
+            # HTTP status, 5xx for an upstream failure), not a 200 ProcessFailed document.
+            raise from_core(failure)
+        return response
 
     @staticmethod
     def check_occurs(source, inputs: Sequence) -> None:
