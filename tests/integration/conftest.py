@@ -289,3 +289,19 @@ def mini_wps(tmp_path_factory):
     server = mini.start(tmp_path_factory.mktemp("wps-mini"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def keyed_wps(gated_proxy, tmp_path_factory):
+    """API keys for two clients (alice, bob), one unfinished async job each at most,
+    reading through the gated proxy."""
+    from apikeys import KEY_A, KEY_B
+
+    directory = tmp_path_factory.mktemp("wps-keyed")
+    keys = directory / "keys"
+    keys.write_text(f"{KEY_A} alice\n{KEY_B} bob\n")
+    server = start_wps(directory, gated_proxy.url, workers=2,
+                       overrides={"wms": {"timeout": 60}, "auth": {"keys_file": keys},
+                                  "jobs": {"max_per_client": 1}})
+    yield server
+    server.stop()

@@ -16,6 +16,7 @@ from wpsclient import (
     references,
 )
 
+from wps_app.jobs import JobStore
 from wps_app.ops import cleanup
 from wps_app.settings import Settings
 
@@ -76,7 +77,12 @@ def test_cleanup_removes_only_expired_entries(tmp_path):
     stale_work.mkdir(parents=True)
     os.utime(stale_work, (old, old))
     (settings.work_path / "pywps_process_live").mkdir()
-    removed = cleanup.remove_expired(settings, max_age_s=24 * 3600)
+    store = JobStore.from_url(f"sqlite:///{tmp_path}/jobs.sqlite")
+    store.migrate()
+    for job in ("old-job", "new-job"):
+        store.record_output(job, 1)
+    removed = cleanup.remove_expired(settings, max_age_s=24 * 3600, store=store)
+    assert store.storage_used() == 1  # the removed job's outputs are forgotten
     assert sorted(p.name for p in removed) == ["old-job", "old-job.xml", "pywps_process_dead"]
     assert sorted(os.listdir(settings.output_path)) == ["new-job", "new-job.xml"]
     assert os.listdir(settings.work_path) == ["pywps_process_live"]

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from wps_app.jobs import JobStore
 from wps_app.settings import Settings, load_settings
 
 
@@ -23,9 +24,12 @@ def _age_s(path: Path, now: float) -> float:
         return 0.0
 
 
-def remove_expired(settings: Settings, max_age_s: float, now: float | None = None) -> list[Path]:
+def remove_expired(settings: Settings, max_age_s: float, now: float | None = None,
+                   store: JobStore | None = None) -> list[Path]:
     """Delete outputs older than `max_age_s` and work folders older than the maximum job
-    run time; returns what was removed. Never touches anything outside the two folders."""
+    run time; returns what was removed. Never touches anything outside the two folders.
+    The job store (`store`, else the configured one) forgets the removed jobs' outputs, so
+    the storage cap counts what is really there."""
     now = time.time() if now is None else now
     removed: list[Path] = []
     if settings.output_path.is_dir():
@@ -42,6 +46,13 @@ def remove_expired(settings: Settings, max_age_s: float, now: float | None = Non
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+    jobs = [p.name for p in removed if p.parent == settings.output_path
+            and not p.name.startswith(".") and not p.suffix]  # job folders, not documents
+    if jobs:
+        if store is None:
+            store = JobStore.from_url(settings.database)
+            store.migrate()
+        store.forget_outputs(jobs)
     return removed
 
 

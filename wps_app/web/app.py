@@ -113,6 +113,16 @@ class EdgeApp:
                 (time.perf_counter() - started) * 1000, environ.get(auth.CLIENT_ENVIRON_KEY, "-"),
             )
 
+    def _check_owner(self, environ: dict, relative: str) -> None:
+        """With API keys configured, a job's status document and outputs are its owner's:
+        NotFound for anyone else (as if they did not exist)."""
+        if self.keys is None:
+            return
+        job_id = relative.split("/", 1)[0].removesuffix(".xml")
+        known, owner = self.runtime.jobs.output_owner(job_id)
+        if not known or owner != environ.get(auth.CLIENT_ENVIRON_KEY):
+            raise NotFound()
+
     def _authenticate(self, environ: dict) -> Response | None:
         """With API keys configured: the 401 for a request without a valid key (None when
         it may go on); the client's name goes into the environ for logs and job owners.
@@ -156,8 +166,9 @@ class EdgeApp:
             if path.endswith(".xml") and path.count("/") == 2:  # a status document
                 self._reap_jobs()
             try:
-                response = serve_output(environ, self.settings.output_path,
-                                        path[len("/outputs/") :])
+                relative = path[len("/outputs/") :]
+                self._check_owner(environ, relative)
+                response = serve_output(environ, self.settings.output_path, relative)
             except NotFound as exc:
                 response = exc.get_response(environ)
         elif path == "/health":
