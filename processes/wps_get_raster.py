@@ -97,7 +97,8 @@ class GetRasterProcess(EdgeProcess):
                 self.inputs[index] = fresh
 
     def check_request(self, wps_request) -> None:
-        tile_request = self.tile_request(wps_request.inputs)
+        tile_request = self.tile_request(wps_request.inputs,
+                                         getattr(wps_request, "given_inputs", None))
         self._check_in_memory_outputs(wps_request, tile_request)
         self.checked_request = tile_request  # for admission() of an async job
         asynchronous = (wps_request.store_execute == "true" and wps_request.status == "true")
@@ -154,23 +155,27 @@ class GetRasterProcess(EdgeProcess):
                     identifier,
                 ))
 
-    def tile_request(self, inputs: dict) -> TileRequest:
+    def tile_request(self, inputs: dict, given: frozenset | None = None) -> TileRequest:
         """Validate the request's inputs; raises WPS exceptions with locators."""
         try:
-            return self._validated(inputs)
+            return self._validated(inputs, given)
         except EdgeServiceError as exc:
             raise from_core(exc) from exc
 
-    def _validated(self, inputs: dict) -> TileRequest:
-        """The core request for these inputs; raises core errors."""
-        values = {name: _value(inputs, name) for name in inputs}
+    def _validated(self, inputs: dict, given: frozenset | None = None) -> TileRequest:
+        """The core request for these inputs; raises core errors. `given` names the inputs
+        the client sent (PyWPS added defaults for the others): sizes it did not send are
+        left to the core, which keeps a bbox's aspect."""
+        values = {name: _value(inputs, name) for name in inputs
+                  if given is None or name in given or name not in ("width", "height")}
         return self.task.validate(values)
 
     def _handler(self, request, response):
         started = time.perf_counter()
         asynchronous = getattr(self, "async_", False)
         try:
-            tile_request = self._validated(request.inputs)
+            tile_request = self._validated(request.inputs, getattr(request, "given_inputs",
+                                                                   None))
         except EdgeServiceError as exc:
             self.failure = exc
             raise ProcessError(str(exc)) from exc

@@ -24,7 +24,7 @@ class Runtime:
         """A fresh layer catalog per configured WMS source (nothing is fetched yet)."""
         catalogs = {
             server.name: LayerCatalog(settings.wms_source(server.name),
-                                      settings.capabilities_ttl_s)
+                                      probe_s=settings.wms_probe_s)
             for server in settings.wms_servers
         }
         return cls(settings, catalogs, jobs)

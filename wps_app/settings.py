@@ -19,6 +19,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -179,7 +180,8 @@ class Settings:
     """Everything the service reads from configuration, with units in the names."""
 
     wms_servers: tuple[WmsServer, ...] = (WmsServer(),)
-    capabilities_ttl_s: float = 300.0
+    wms_probe_s: float = 10.0  # [wms] probe_interval: seconds between capabilities probes
+    instance: str = socket.gethostname()  # [server] instance: names this instance
     default_size_px: int = 512
     default_side_deg: float = 0.0005
     max_width_px: int = 16384
@@ -267,7 +269,8 @@ class Settings:
             raise ValueError("[output] geotiff_compress must be DEFLATE, ZSTD or LZW")
         return cls(
             wms_servers=read_wms_servers(cfg),
-            capabilities_ttl_s=float(get("wms", "capabilities_ttl", d.capabilities_ttl_s)),
+            wms_probe_s=float(get("wms", "probe_interval", d.wms_probe_s)),
+            instance=get("server", "instance", d.instance),
             default_size_px=int(get("limits", "default_size", d.default_size_px)),
             default_side_deg=float(get("limits", "default_side_deg", d.default_side_deg)),
             max_width_px=int(get("limits", "max_width", d.max_width_px)),

@@ -43,22 +43,19 @@ class EdgeTask:
         """The core request for plain input values (`wms` the layer name, `bbox` a BBox in
         EPSG:4326 or None, sizes as int, `cog` as bool; absent keys take defaults).
 
-        Raises InvalidInput / MissingInput naming the domain field, or WmsError (with its
-        source) when the layer cannot be checked because no layer list was ever read.
+        Raises InvalidInput / MissingInput naming the domain field, or LayersNotKnownYet
+        (a Busy) when no layer list of the WMS was ever read.
         """
         settings = self.runtime.settings
         source = resolve_source(settings.source_names, values.get("source"))
         catalog = self.runtime.catalog(source)
-        try:
-            layers = catalog.layers()
-        except WmsError as exc:
-            layers = catalog.cached()
-            if not layers:
-                exc.source = source
-                raise
+        # the last list read; raises LayersNotKnownYet before one (given a few seconds just
+        # after start-up, while the first probe may be on its way)
+        layers = catalog.layers(wait_s=min(5.0, catalog.source.timeout_s))
         bbox = values.get("bbox")
         return build_request(
-            settings.limits(), layers, layer=values.get("wms"), lat=values.get("lat"),
+            settings.limits(), layers, extents=catalog.extents(), layer=values.get("wms"),
+            lat=values.get("lat"),
             lon=values.get("lon"), bbox=bbox if isinstance(bbox, BBox) or bbox is None
             else BBox(*bbox), width=values.get("width"), height=values.get("height"),
             method=values.get("method"), stretch=values.get("stretch"), cog=values.get("cog"),

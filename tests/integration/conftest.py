@@ -63,8 +63,14 @@ def faulty_wps(fault_proxy, tmp_path_factory):
 @pytest.fixture(scope="session")
 def orphan_wps(sample_path, tmp_path_factory):
     """A WPS whose WMS answered at start-up (layers cached) and then went down."""
+    import requests
+    from waiting import wait_until
+
     wms = embedded_wms.start(rundir=tmp_path_factory.mktemp("wms-doomed"), max_procs=1)
     server = start_wps(tmp_path_factory.mktemp("wps-orphan"), wms.url, workers=1)
+    # its one worker has read the layer list before the WMS goes
+    wait_until(lambda: requests.get(f"{server.base}/health/upstream", timeout=30).ok, 30,
+               "the first layer list")
     wms.stop()
     yield server
     server.stop()

@@ -80,11 +80,21 @@ def test_get_requests_are_logged_with_operation(wps):
                      r"identifier=get_raster_process job=- status=200", log)
 
 
-def test_readiness_checks_the_wms(wps, orphan_wps):
-    ready = requests.get(f"{wps.base}/health", timeout=30)
-    assert ready.status_code == 200 and ready.json()["status"] == "ok"
-    down = requests.get(f"{orphan_wps.base}/health", timeout=30)
-    assert down.status_code == 503 and down.json()["status"] == "unavailable"
+def test_health_reports_the_wms_from_its_probes(wps, orphan_wps):
+    """/health: 200 while the instance serves, "degraded" with a source down (a load
+    balancer keeps the instance); /health/upstream: 503 then, for monitoring."""
+    from waiting import wait_until
+
+    ready = wait_until(lambda: (r := requests.get(f"{wps.base}/health", timeout=30)).json()[
+        "status"] == "ok" and r, 30, "the sample WMS probed ok")
+    assert ready.status_code == 200 and ready.json()["sources"]["sample"]["checked"]
+    assert requests.get(f"{wps.base}/health/upstream", timeout=30).status_code == 200
+    down = wait_until(lambda: (r := requests.get(f"{orphan_wps.base}/health", timeout=30)).json()[
+        "status"] == "degraded" and r, 30, "the stopped WMS probed down")
+    assert down.status_code == 200
+    source = down.json()["sources"]["sample"]
+    assert source["status"] == "down" and source["since"] <= source["checked"]
+    assert requests.get(f"{orphan_wps.base}/health/upstream", timeout=30).status_code == 503
 
 
 def test_version_in_capabilities(wps):

@@ -66,5 +66,8 @@ def test_unknown_layer_is_a_service_exception(wms_server):
 
 
 def test_catalog_lists_layers_with_titles(wms_server):
-    layers = wms.LayerCatalog(wms.WmsSource(wms_server.url)).layers()
+    catalog = wms.LayerCatalog(wms.WmsSource(wms_server.url))
+    assert catalog.refresh()
+    layers = catalog.layers()
+    assert catalog.extents()["sample_city"][0] < catalog.extents()["sample_city"][2]
     assert layers["sample_city"].startswith("Synthetic city")

@@ -14,7 +14,8 @@ import socket
 import threading
 import time
 
-MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky")
+MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky",
+         "hang_all")
 
 
 class FaultProxy:
@@ -31,6 +32,7 @@ class FaultProxy:
         self.held = 0  # GetMaps being held right now
         self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
         self.getmaps = 0
+        self.requests = 0  # every request, GetCapabilities included
         # bound to a port the kernel picks, not one found free and bound later (a race)
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -66,11 +68,11 @@ class FaultProxy:
                 raise AssertionError(f"waited {timeout_s:g} s for {count} GetMap(s) held by "
                                      f"the proxy; {self.held} held, mode {self._mode}")
 
-    def _hold_getmap(self) -> None:
+    def _hold_getmap(self, mode: str = "hold") -> None:
         with self._changed:
             self.held += 1
             self._changed.notify_all()
-            self._changed.wait_for(lambda: self._mode != "hold", self.hold_cap_s)
+            self._changed.wait_for(lambda: self._mode != mode, self.hold_cap_s)
             self.held -= 1
             self._changed.notify_all()
 
@@ -100,6 +102,11 @@ class FaultProxy:
                     return
                 request += chunk
             is_getmap = b"getmap" in request.split(b"\r\n", 1)[0].lower()
+            with self._changed:
+                self.requests += 1
+            if self.mode == "hang_all":  # any request, GetCapabilities too: never answered
+                self._hold_getmap("hang_all")
+                return
             if is_getmap:
                 with self._changed:
                     self.getmaps += 1

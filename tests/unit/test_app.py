@@ -9,31 +9,38 @@ import pytest
 from lxml import etree
 from werkzeug.test import Client
 
-from wps_app.core.errors import WmsUnavailable
+from wps_app.core.errors import LayersNotKnownYet
+from wps_app.core.wms import SourceState
 from wps_app.web.app import create_app
 
 NS = {"ows": "http://www.opengis.net/ows/1.1", "wps": "http://www.opengis.net/wps/1.0.0"}
 
 
 class StubCatalog:
-    """A layer catalog that answers from memory (or fails like an unreachable WMS)."""
+    """A layer catalog that answers from memory (None: the WMS never answered)."""
 
     def __init__(self, layers: dict[str, str] | None) -> None:
         self._layers = layers
 
-    def _answer(self) -> dict[str, str]:
+    def start(self) -> None:
+        """Nothing to probe."""
+
+    source = type("Source", (), {"timeout_s": 1.0})()
+
+    def layers(self, wait_s: float = 0.0) -> dict[str, str]:
         if self._layers is None:
-            raise WmsUnavailable("the WMS is not reachable (connection failed)")
+            raise LayersNotKnownYet("the layer list of this WMS is not known yet")
         return dict(self._layers)
-
-    def layers(self) -> dict[str, str]:
-        return self._answer()
-
-    def probe(self) -> dict[str, str]:
-        return self._answer()
 
     def cached(self) -> dict[str, str]:
         return dict(self._layers or {})
+
+    def extents(self) -> dict:
+        return {}
+
+    def state(self) -> SourceState:
+        return SourceState("down", 1.7e9, 1.7e9 + 5, "refused") if self._layers is None \
+            else SourceState("ok", 1.7e9, 1.7e9 + 5)
 
 
 def _app(tmp_path, layers: dict[str, str] | None):
@@ -90,12 +97,19 @@ def test_bad_input_is_refused_with_its_locator(client, inputs, code, locator):
     assert _exception(response) == (code, locator)
 
 
-def test_unknown_layers_cannot_be_checked_without_capabilities(tmp_path):
+def test_until_a_layer_list_exists_execute_is_busy(tmp_path):
+    """No layer list was ever read: the layer cannot be checked; ServerBusy, retry later;
+    DescribeProcess still answers, with `wms` open to any value."""
     client = Client(_app(tmp_path, None))
     response = client.get("/wps?service=WPS&version=1.0.0&request=Execute"
                           "&identifier=get_raster_process&DataInputs=wms=x;lat=45;lon=-73")
-    assert response.status_code == 503
-    assert _exception(response) == ("NoApplicableCode", "sample")  # the source at fault
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert _exception(response)[0] == "ServerBusy"
+    described = client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess"
+                           "&identifier=get_raster_process")
+    doc = etree.fromstring(described.get_data())
+    wms = doc.xpath("//Input[ows:Identifier='wms']/LiteralData", namespaces=NS)[0]
+    assert wms.find("ows:AnyValue", NS) is not None
 
 
 def test_a_dtd_is_refused_before_parsing(client):
@@ -118,13 +132,19 @@ def test_outputs_are_served_from_the_output_folder_only(client, tmp_path):
         assert client.get(path).status_code == 404, path
 
 
-@pytest.mark.parametrize(("layers", "status", "state"), [
-    ({"sample_city": "Sample"}, 200, "ok"), (None, 503, "unavailable")])
-def test_health_reports_each_source(tmp_path, layers, status, state):
-    response = Client(_app(tmp_path, layers)).get("/health")
-    assert response.status_code == status
+@pytest.mark.parametrize(("layers", "upstream_status", "state", "source"), [
+    ({"sample_city": "Sample"}, 200, "ok", "ok"), (None, 503, "degraded", "down")])
+def test_health_reports_each_source(tmp_path, layers, upstream_status, state, source):
+    """/health stays 200 while the instance serves (a load balancer keeps it); the source
+    states come from the last probe; /health/upstream is 503 while one is down."""
+    client = Client(_app(tmp_path, layers))
+    response = client.get("/health")
+    assert response.status_code == 200
     body = json.loads(response.get_data())
-    assert body["status"] == state and body["sources"]["sample"]["status"] == state
+    assert body["status"] == state and body["sources"]["sample"]["status"] == source
+    assert body["sources"]["sample"]["checked"] == "2023-11-14T22:13:25Z"
+    assert body["instance"] and body["version"]
+    assert client.get("/health/upstream").status_code == upstream_status
 
 
 @pytest.fixture

@@ -274,3 +274,49 @@ def test_the_default_reader_is_the_wms(sample, tmp_path):
                         wms.WmsSource(f"http://127.0.0.1:{free_port()}/wms", retries=0),
                         ONE_WINDOW, tmp_path)
 
+
+
+EXTENT = {"sample_city": (-73.6, 45.5, -73.4, 45.6)}
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"lat": 0.0, "lon": 0.0}, "lat"),  # Null Island: nothing there
+    ({"lat": -73.5, "lon": 45.55}, "lat"),  # lat and lon swapped
+    ({"bbox": BBox(10.0, 10.0, 10.1, 10.1)}, "bbox"),
+])
+def test_an_area_outside_the_layers_extent_is_refused(values, field):
+    with pytest.raises(InvalidInput) as info:
+        pipeline.build_request(Limits(), {"sample_city": "S"}, extents=EXTENT,
+                               layer="sample_city", **values)
+    assert info.value.field == field
+    assert "-73.6..-73.4" in str(info.value) and "45.5..45.6" in str(info.value)
+
+
+def test_an_area_partly_inside_is_kept():
+    """Its outside pixels come back as nodata: the request makes sense."""
+    request = pipeline.build_request(Limits(), {"sample_city": "S"}, extents=EXTENT,
+                                     layer="sample_city", bbox=BBox(-73.45, 45.55, -73.35, 45.58))
+    assert request.bbox.east == -73.35
+
+
+@pytest.mark.parametrize(("width", "height", "expected"), [
+    (None, None, (512, 128)),  # the longer side is the default
+    (200, None, (200, 50)),  # the other follows the bbox's aspect (square pixels)
+    (None, 100, (400, 100)),
+    (300, 30, (300, 30)),  # both given: as asked
+])
+def test_a_bbox_missing_a_size_keeps_pixels_square(width, height, expected):
+    bbox = BBox(-73.5, 45.5, -73.4, 45.525)  # 4:1 in degrees
+    request = pipeline.build_request(Limits(default_size_px=512), {"sample_city": "S"},
+                                     layer="sample_city", bbox=bbox, width=width,
+                                     height=height)
+    assert (request.width, request.height) == expected
+    tall = pipeline.build_request(Limits(default_size_px=512), {"sample_city": "S"},
+                                  layer="sample_city", bbox=BBox(-73.5, 45.5, -73.475, 45.6))
+    assert (tall.width, tall.height) == (128, 512)
+
+
+def test_around_a_point_both_sizes_default():
+    request = pipeline.build_request(Limits(default_size_px=300), {"sample_city": "S"},
+                                     layer="sample_city", lat=45.55, lon=-73.5)
+    assert (request.width, request.height) == (300, 300)

@@ -16,6 +16,7 @@ from rasterio.windows import Window
 from devtools.embedded_wms import free_port
 from wps_app.core import wms
 from wps_app.core.errors import (
+    LayersNotKnownYet,
     WmsBadResponse,
     WmsError,
     WmsServiceException,
@@ -336,42 +337,62 @@ def test_grown_bbox_is_one_pixel_larger_and_may_leave_the_globe():
 # --- layer catalog ---------------------------------------------------------------
 
 
-def test_catalog_of_a_refused_server_is_unavailable(refused):
-    with pytest.raises(WmsUnavailable):
-        wms.LayerCatalog(refused).layers()
-
-
-def test_catalog_caches_for_its_ttl(monkeypatch):
-    answers = [{"a": "A"}, {"a": "A", "b": "B"}]
-    fetched = []
-
-    def fetch_layers(source):
-        fetched.append(source)
-        return answers[len(fetched) - 1]
-
-    monkeypatch.setattr(wms, "fetch_layers", fetch_layers)
-    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), ttl_s=3600)
-    assert catalog.cached() == {}
-    assert catalog.layers() == {"a": "A"}
-    catalog.layers()["z"] = "changed"  # a copy: the catalog's own stays as fetched
-    assert catalog.layers() == catalog.cached() == {"a": "A"}
-    assert len(fetched) == 1
-    catalog.ttl_s = -1.0  # expired
-    assert catalog.layers() == {"a": "A", "b": "B"}
-
-
-def test_catalog_keeps_its_last_layers_when_a_refresh_fails(monkeypatch):
-    calls = []
-
-    def fetch_layers(source):
-        calls.append(source)
-        if len(calls) > 1:
-            raise WmsUnavailable("the WMS is not reachable (connection failed)")
-        return {"a": "A"}
-
-    monkeypatch.setattr(wms, "fetch_layers", fetch_layers)
-    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), ttl_s=-1.0)
-    catalog.layers()
-    with pytest.raises(WmsUnavailable):
+def test_a_refused_server_leaves_the_catalog_without_layers(refused):
+    """Probing a closed loopback port: down, no list; layers() says so without waiting."""
+    catalog = wms.LayerCatalog(refused)
+    assert catalog.refresh() is False
+    assert catalog.state().status == "down" and "not reachable" in catalog.state().reason
+    with pytest.raises(LayersNotKnownYet):
         catalog.layers()
-    assert catalog.cached() == {"a": "A"}
+    assert catalog.cached() == {} and catalog.extents() == {}
+
+
+class Upstream:
+    """An injected capabilities fetcher: answers or fails as the test says, counting."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.answer: wms.Capabilities | None = wms.Capabilities(
+            {"a": "A"}, {"a": (-74.0, 45.0, -73.0, 46.0)})
+
+    def __call__(self, source) -> wms.Capabilities:
+        self.calls += 1
+        if self.answer is None:
+            raise WmsUnavailable("the WMS is not reachable (connection failed)")
+        return self.answer
+
+
+def test_requests_read_the_last_list_and_never_fetch():
+    upstream, now = Upstream(), [1000.0]
+    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), fetch=upstream,
+                               clock=lambda: now[0])
+    assert catalog.state().status == "unknown"
+    assert catalog.refresh() is True and upstream.calls == 1
+    for _ in range(5):
+        assert catalog.layers() == {"a": "A"}
+    catalog.layers()["z"] = "changed"  # a copy: the catalog's own stays as fetched
+    assert catalog.cached() == {"a": "A"} and upstream.calls == 1
+    assert catalog.extents() == {"a": (-74.0, 45.0, -73.0, 46.0)}
+    assert catalog.state() == wms.SourceState("ok", 1000.0, 1000.0)
+
+
+def test_a_failed_probe_keeps_the_last_list_and_backs_off():
+    upstream, now = Upstream(), [1000.0]
+    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), probe_s=10,
+                               max_backoff_s=60, fetch=upstream, clock=lambda: now[0])
+    catalog.refresh()
+    assert catalog.next_wait_s() == 10
+    upstream.answer = None
+    waits = []
+    for step in range(8):
+        now[0] = 2000.0 + step
+        assert catalog.refresh() is False
+        waits.append(catalog.next_wait_s())
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert catalog.layers() == {"a": "A"}  # still served from the last list
+    state = catalog.state()
+    assert (state.status, state.since, state.checked) == ("down", 2000.0, 2007.0)
+    upstream.answer = wms.Capabilities({"b": "B"}, {})
+    now[0] = 3000.0
+    assert catalog.refresh() and catalog.layers() == {"b": "B"}
+    assert catalog.state().since == 3000.0 and catalog.next_wait_s() == 10

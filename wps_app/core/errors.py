@@ -85,3 +85,8 @@ class Busy(EdgeServiceError):
 
 class TimeLimitExceeded(EdgeServiceError):
     """A request ran past the time it may take; nothing it wrote is kept."""
+
+
+class LayersNotKnownYet(Busy):
+    """No layer list of the WMS was ever read (it has not answered since start-up): a
+    layer cannot be checked yet."""

@@ -85,6 +85,7 @@ def build_request(
     limits: Limits,
     layers: dict[str, str],
     *,
+    extents: dict[str, tuple[float, float, float, float]] | None = None,
     layer: str | None,
     lat: float | None = None,
     lon: float | None = None,
@@ -104,6 +105,9 @@ def build_request(
         Sizes (pixels) and spans (degrees) a request may ask for, and the defaults.
     layers
         The layers the chosen WMS offers (name -> title).
+    extents
+        Where the WMS says each layer has data: (west, south, east, north) degrees; an
+        area outside it is refused (it could only give an empty tile).
     layer, lat, lon, bbox, width, height, method, stretch, cog
         The request's values as sent (None when absent); lat/lon in EPSG:4326 degrees
         give a square of `limits.default_side_deg` around the point.
@@ -130,6 +134,7 @@ def build_request(
     stretch = stretch or "signed"
     if stretch not in STRETCHES:
         raise InvalidInput(f"stretch must be one of {', '.join(STRETCHES)}", "stretch")
+    given_bbox = bbox is not None
     if bbox is None:
         if lat is None:
             raise MissingInput("lat is required when no bbox is given", "lat")
@@ -142,14 +147,48 @@ def build_request(
         raise InvalidInput(
             f"bbox spans more than the maximum of {limits.max_bbox_deg:g} degrees", "bbox"
         )
-    width = _size(width, limits.default_size_px, limits.max_width_px, "width")
-    height = _size(height, limits.default_size_px, limits.max_height_px, "height")
+    extent = (extents or {}).get(layer)
+    if extent is not None and not _overlaps(bbox, extent):
+        w, s, e, n = extent
+        field = "bbox" if given_bbox else "lat"
+        raise InvalidInput(
+            f"the area is outside layer {layer}'s extent: longitude {w:g}..{e:g}, latitude "
+            f"{s:g}..{n:g} (EPSG:4326 degrees; lat and lon swapped?)", field)
+    width, height = _sizes(width, height, bbox, limits, given_bbox)
     if width * height > limits.max_pixels:
         raise InvalidInput(
             f"width x height exceeds the maximum of {limits.max_pixels} pixels", "width"
         )
     return TileRequest(layer, bbox, width, height, method, stretch,  # type: ignore[arg-type]
                        bool(cog), source)
+
+
+def _overlaps(bbox: BBox, extent: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = extent
+    return bbox.west < east and bbox.east > west and bbox.south < north and bbox.north > south
+
+
+def _sizes(width: int | None, height: int | None, bbox: BBox, limits: Limits,
+           given_bbox: bool) -> tuple[int, int]:
+    """Width and height in pixels. Around a point both default to default_size_px (the
+    square tile). Over a bbox, a missing side follows the bbox's aspect (square pixels),
+    and with neither, the longer side is default_size_px."""
+    if given_bbox and (width is None or height is None):
+        aspect = bbox.width_deg / bbox.height_deg  # columns per row
+        if width is None and height is None:
+            if aspect >= 1:
+                width = limits.default_size_px
+            else:
+                height = limits.default_size_px
+        if width is None:
+            width = _size(height, limits.default_size_px, limits.max_height_px, "height")
+            width = max(1, round(width * aspect))
+        elif height is None:
+            width = _size(width, limits.default_size_px, limits.max_width_px, "width")
+            height = max(1, round(width / aspect))
+    width = _size(width, limits.default_size_px, limits.max_width_px, "width")
+    height = _size(height, limits.default_size_px, limits.max_height_px, "height")
+    return width, height
 
 
 def resolve_source(names: Sequence[str], name: str | None) -> str:

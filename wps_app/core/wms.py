@@ -15,7 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from rasterio.transform import from_bounds
 from rasterio.windows import Window
 
 from wps_app.core.errors import (
+    LayersNotKnownYet,
     WmsBadResponse,
     WmsError,
     WmsServiceException,
@@ -301,36 +302,159 @@ def read_with_halo(
     return read_rgba(source, layer, grown, width + 2, height + 2)
 
 
-@dataclass
+@dataclass(frozen=True)
+class SourceState:
+    """What the last probes of a WMS said: `status` "unknown" (never probed), "ok" or
+    "down"; `since` and `checked` in seconds since the epoch (UTC)."""
+
+    status: str = "unknown"
+    since: float | None = None
+    checked: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A WMS's layers: name -> title, and name -> (west, south, east, north) in degrees
+    (EX_GeographicBoundingBox / LatLonBoundingBox) where the WMS advertises one."""
+
+    titles: dict[str, str]
+    extents: dict[str, tuple[float, float, float, float]]
+
+
 class LayerCatalog:
-    """The layers a WMS advertises, from its GetCapabilities, refreshed every `ttl_s`."""
+    """The layers a WMS advertises, kept fresh in the background, never fetched inline.
 
-    source: WmsSource
-    ttl_s: float = 300.0
-    _layers: dict[str, str] = field(default_factory=dict)
-    _fetched_at: float = -1.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    Requests read the last known list at once (`layers`, `extents`); a daemon thread
+    (`start`) probes the WMS every `probe_s` seconds while it answers, and backs off (1, 2,
+    4 ... up to `max_backoff_s` seconds) while it does not, so a hung or dead WMS costs the
+    service no request time and no extra upstream request per client request. `state`
+    says what the probes found (health checks read it).
 
-    def layers(self) -> dict[str, str]:
-        """Layer name -> title; refetched when older than ttl_s. Raises WmsError."""
+    Parameters
+    ----------
+    source : WmsSource
+    probe_s : float
+        Seconds between two probes while the WMS answers.
+    max_backoff_s : float
+        Longest wait between two probes while it does not.
+    fetch : callable
+        WmsSource -> Capabilities (injectable for tests).
+    clock : callable
+        Seconds since the epoch.
+    """
+
+    def __init__(self, source: WmsSource, probe_s: float = 10.0, max_backoff_s: float = 60.0,
+                 fetch: Callable[[WmsSource], Capabilities] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.source = source
+        self.probe_s = probe_s
+        self.max_backoff_s = max_backoff_s
+        self._fetch = fetch or fetch_capabilities
+        self._clock = clock
+        self._capabilities: Capabilities | None = None
+        self._state = SourceState()
+        self._failures = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._first_probe_done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Probe the WMS once now; True when it answered (its layers are then current)."""
+        now = self._clock()
+        try:
+            capabilities = self._fetch(self.source)
+        except WmsError as exc:
+            with self._lock:
+                self._failures += 1
+                since = self._state.since if self._state.status == "down" else now
+                self._state = SourceState("down", since, now, str(exc))
+            LOGGER.warning("WMS capabilities unavailable: %s (%s)", exc, exc.detail)
+            self._first_probe_done.set()
+            return False
         with self._lock:
-            if self._fetched_at < 0 or time.monotonic() - self._fetched_at > self.ttl_s:
-                self._layers = fetch_layers(self.source)
-                self._fetched_at = time.monotonic()
-            return dict(self._layers)
+            self._failures = 0
+            self._capabilities = capabilities
+            since = self._state.since if self._state.status == "ok" else now
+            self._state = SourceState("ok", since, now)
+        self._first_probe_done.set()
+        return True
+
+    def next_wait_s(self) -> float:
+        """Seconds until the next probe: probe_s while it answers, a growing backoff while
+        it does not."""
+        with self._lock:
+            failures = self._failures
+        if not failures:
+            return self.probe_s
+        return min(self.max_backoff_s, float(2 ** min(failures - 1, 16)))
+
+    def start(self) -> None:
+        """Probe now and then in a daemon thread of this process (idempotent)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.refresh()
+                self._stop.wait(self.next_wait_s())
+
+        self._thread = threading.Thread(target=loop, name="wms-capabilities", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background probes."""
+        self._stop.set()
+
+    def layers(self, wait_s: float = 0.0) -> dict[str, str]:
+        """Layer name -> title, as last fetched. Raises LayersNotKnownYet while no list was
+        ever fetched (the WMS has not answered since start-up). Just after start-up, the
+        first probe may still be on its way: `wait_s` seconds at most are given to it (an
+        Execute, which needs the WMS anyway, waits; documents that list layers do not)."""
+        if wait_s > 0 and self._capabilities is None:
+            self._first_probe_done.wait(wait_s)
+        with self._lock:
+            capabilities, state = self._capabilities, self._state
+        if capabilities is None:
+            raise LayersNotKnownYet("the layer list of this WMS is not known yet"
+                                    + (f" ({state.reason})" if state.reason else ""))
+        return dict(capabilities.titles)
 
     def cached(self) -> dict[str, str]:
-        """The last successfully fetched layers, without any network access."""
-        return dict(self._layers)
+        """The last fetched layers ({} before the first), without raising."""
+        with self._lock:
+            return dict(self._capabilities.titles) if self._capabilities else {}
 
-    def probe(self) -> dict[str, str]:
-        """Fetch the layers now, whatever the cache holds (readiness checks). Raises
-        WmsError."""
-        return fetch_layers(self.source)
+    def extents(self) -> dict[str, tuple[float, float, float, float]]:
+        """Layer name -> (west, south, east, north) degrees, where advertised."""
+        with self._lock:
+            return dict(self._capabilities.extents) if self._capabilities else {}
+
+    def state(self) -> SourceState:
+        """What the probes found last."""
+        with self._lock:
+            return self._state
 
 
-def fetch_layers(source: WmsSource) -> dict[str, str]:
-    """Named layers (name -> title) from the WMS GetCapabilities. Raises WmsError."""
+def fetch_capabilities(source: WmsSource) -> Capabilities:
+    """The layers (titles and geographic extents) from the WMS GetCapabilities. Raises
+    WmsError."""
+    service = _capabilities_document(source)
+    titles, extents = {}, {}
+    for name, layer in service.contents.items():
+        if not name:
+            continue
+        titles[name] = layer.title or name
+        box = getattr(layer, "boundingBoxWGS84", None)
+        if box and len(box) >= 4 and all(isinstance(v, (int, float)) for v in box[:4]):
+            extents[name] = tuple(float(v) for v in box[:4])
+    return Capabilities(titles, extents)
+
+
+def _capabilities_document(source: WmsSource):
+    """OWSLib's parsed GetCapabilities of `source`. Raises WmsError."""
     from owslib.wms import WebMapService  # slow import, only needed here
 
     try:
@@ -346,4 +470,10 @@ def fetch_layers(source: WmsSource) -> dict[str, str]:
                                  detail=detail) from exc
         raise WmsBadResponse("the WMS GetCapabilities could not be read",
                              detail=detail) from exc
-    return {name: (layer.title or name) for name, layer in service.contents.items() if name}
+    return service
+
+
+
+def fetch_layers(source: WmsSource) -> dict[str, str]:
+    """Named layers (name -> title) from the WMS GetCapabilities. Raises WmsError."""
+    return fetch_capabilities(source).titles

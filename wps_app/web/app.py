@@ -7,6 +7,7 @@ WPS_<SECTION>_<KEY> environment variables; PyWPS sees the same merged values.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
@@ -22,7 +23,6 @@ from werkzeug.wrappers import Request, Response
 
 from processes import get_processes
 from wps_app import __version__
-from wps_app.core.errors import WmsError
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore, Limits
 from wps_app.runtime import Runtime
@@ -53,14 +53,9 @@ class EdgeApp:
         self.keys = auth.KeyRing.load(settings.keys_file) if settings.keys_file else None
 
     def _refresh_layers(self) -> None:
-        """Keep the advertised layer lists in step with the WMS capabilities (cached)."""
-        layers: dict[str, dict[str, str]] = {}
-        for name, catalog in self.runtime.catalogs.items():
-            try:
-                layers[name] = catalog.layers()
-            except WmsError as exc:
-                LOGGER.warning("WMS %s capabilities unavailable: %s", name, exc)
-                layers[name] = catalog.cached()
+        """Keep the advertised layer lists in step with the catalogs (which the background
+        probes keep fresh: nothing here waits on a WMS)."""
+        layers = {name: catalog.cached() for name, catalog in self.runtime.catalogs.items()}
         if layers == self._advertised:  # the usual case: nothing to rebuild
             return
         self._advertised = layers
@@ -69,18 +64,21 @@ class EdgeApp:
             if refresh is not None:
                 refresh(layers)
 
-    def _health(self) -> Response:
-        """Readiness: this worker answers and every configured WMS answers GetCapabilities
-        right now."""
-        body: dict = {"status": "ok", "version": __version__, "sources": {}}
-        status = 200
+    def _health(self, upstream: bool) -> Response:
+        """/health: 200 while this instance serves, "degraded" when a WMS source is down
+        (a load balancer keeps it: it still answers, and other sources may work);
+        /health/upstream: 503 while any source is down (for monitoring). Both read the
+        background probes' last result, at most [wms] probe_interval seconds old: a health
+        check never waits on a WMS."""
+        sources = {}
         for name, catalog in self.runtime.catalogs.items():
-            try:
-                layers = catalog.probe()
-                body["sources"][name] = {"status": "ok", "layers": len(layers)}
-            except WmsError as exc:
-                body["sources"][name] = {"status": "unavailable", "reason": str(exc)}
-                body["status"], status = "unavailable", 503
+            state = catalog.state()
+            sources[name] = {"status": state.status, "since": _iso(state.since),
+                             "checked": _iso(state.checked)}
+        all_ok = all(source["status"] == "ok" for source in sources.values())
+        body = {"status": "ok" if all_ok else "degraded", "version": __version__,
+                "instance": self.settings.instance, "sources": sources}
+        status = 503 if upstream and not all_ok else 200
         return Response(json.dumps(body), status=status, content_type="application/json")
 
     def _reap_jobs(self) -> None:
@@ -171,11 +169,19 @@ class EdgeApp:
                 response = serve_output(environ, self.settings.output_path, relative)
             except NotFound as exc:
                 response = exc.get_response(environ)
-        elif path == "/health":
-            response = self._health()
+        elif path in ("/health", "/health/upstream"):
+            response = self._health(upstream=path == "/health/upstream")
         else:
             response = NotFound().get_response(environ)
         return response(environ, start_response)
+
+
+def _iso(seconds: float | None) -> str | None:
+    """Seconds since the epoch as an ISO 8601 UTC time."""
+    if seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).isoformat(
+        timespec="seconds").replace("+00:00", "Z")
 
 
 _POST_OPERATION = re.compile(rb"<(?:[\w.-]+:)?(Execute|GetCapabilities|DescribeProcess)\b")
@@ -219,11 +225,8 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
                          settings.output_path)
     runtime = (Runtime.build(settings, store) if catalogs is None
                else Runtime(settings, catalogs, store))
-    for name, catalog in runtime.catalogs.items():
-        try:
-            catalog.layers()
-        except WmsError as exc:  # the service still starts; the layer list fills in later
-            LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
+    for catalog in runtime.catalogs.values():
+        catalog.start()  # start-up never waits on a WMS: the layer lists fill in meanwhile
     service = EdgeService(get_processes(runtime))
     return EdgeApp(service, runtime, Reaper(store, service, settings.output_path))
 

@@ -204,6 +204,9 @@ class EdgeService(CompatService):
                     output.identifier,
                 )
         _refuse_unknown("input", wps_request.inputs, process.inputs, identifier)
+        # PyWPS fills in defaults next; the process needs to know what was actually sent
+        # (a bbox without width or height keeps its aspect)
+        wps_request.given_inputs = frozenset(wps_request.inputs)
         try:
             response = super().execute(identifier, wps_request, uuid)
         except ClientBusy as exc:
