@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import numpy as np
+import pytest
 import rasterio
 import requests
 from jobs import references_of, status_of, submit, wait_for_end, wait_started
@@ -18,8 +19,23 @@ from lxml import etree
 from wpsclient import literal
 
 
-def test_async_moves_through_stages_and_succeeds(wps):
-    url = submit(wps)
+@pytest.fixture(scope="module")
+def held_wps(wms_server, tmp_path_factory):
+    """A WPS whose WMS holds every GetMap for 1 s: a job stays Started (reading the WMS)
+    long enough for a poll to see it; unheld, a small job can end between two polls."""
+    from fault_proxy import FaultProxy
+
+    from devtools.servers import start_wps
+
+    proxy = FaultProxy(wms_server.port, mode="delay", delay_s=1.0)
+    server = start_wps(tmp_path_factory.mktemp("wps-held"), proxy.url, workers=1)
+    yield server
+    server.stop()
+    proxy.close()
+
+
+def test_async_moves_through_stages_and_succeeds(held_wps):
+    url = submit(held_wps)
     seen = wait_for_end(url)
     names = [s[0] for s in seen]
     assert names[-1] == "ProcessSucceeded"
