@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+from PIL import Image
 from rasterio.transform import from_bounds
 
 from wps_app.core import writers
@@ -186,13 +187,11 @@ def test_cog_is_translated_from_the_windows(tmp_path, gradient):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif"]
 
 
-@pytest.mark.parametrize("in_memory", [True, False])
-@pytest.mark.parametrize("rows", [280, 64])
-def test_png_without_nodata_is_grey_levels_only(tmp_path, levels, in_memory, rows):
-    """Either storage, one window or many: one grey band holding exactly the levels."""
+@pytest.mark.parametrize("rows", [280, 64, 1])
+def test_png_without_nodata_is_grey_levels_only(tmp_path, levels, rows):
+    """One window or many: one grey band holding exactly the levels."""
     data = signed_sobel_x_gradient(levels)
-    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed",
-                           in_memory=in_memory) as writer:
+    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed") as writer:
         for first, end in windows_of(GRID.height, rows):
             writer.write(first, data[first:end])
     files = writer.finish()
@@ -205,14 +204,16 @@ def test_png_without_nodata_is_grey_levels_only(tmp_path, levels, in_memory, row
         np.testing.assert_array_equal(ds.read(1), levels)
 
 
-@pytest.mark.parametrize("in_memory", [True, False])
-def test_png_alpha_appears_with_nodata_in_a_later_window(tmp_path, levels, in_memory):
+@pytest.mark.parametrize("block_bytes", [4 * 1024 * 1024, 1000])
+def test_png_alpha_appears_with_nodata_in_a_later_window(tmp_path, levels, block_bytes,
+                                                         monkeypatch):
     """Nodata only in the fourth 64-row window: grey + alpha, alpha 0 exactly at NaN and
-    255 everywhere else, the rows before it included."""
+    255 everywhere else, the rows before it included (read back whole, or a few rows at a
+    time)."""
+    monkeypatch.setattr(writers, "ENCODE_BLOCK_BYTES", block_bytes)
     data = signed_sobel_x_gradient(levels)
     data[200:205, 10:20] = np.nan
-    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed",
-                           in_memory=in_memory) as writer:
+    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed") as writer:
         for first, end in windows_of(GRID.height, 64):
             writer.write(first, data[first:end])
     png, *_ = writer.finish()
@@ -225,10 +226,10 @@ def test_png_alpha_appears_with_nodata_in_a_later_window(tmp_path, levels, in_me
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pgw", "g.png", "g.png.aux.xml"]
 
 
-def test_png_sidecars_are_ours_whatever_the_encoder(tmp_path, levels):
-    """GDAL's encoder writes no aux.xml of its own: ours holds the exact geotransform."""
-    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed",
-                           in_memory=False) as writer:
+def test_png_sidecars_hold_the_exact_georeferencing(tmp_path, levels):
+    """The aux.xml holds the CRS and the geotransform in full precision, as does the world
+    file (centre of the upper-left pixel)."""
+    with writers.PngWriter(tmp_path / "g.png", GRID, "sobel_x", "signed") as writer:
         writer.write(0, signed_sobel_x_gradient(levels))
     _, aux, world = writer.finish()
     assert aux.read_text() == writers.aux_xml(GRID)
@@ -239,8 +240,8 @@ def test_png_sidecars_are_ours_whatever_the_encoder(tmp_path, levels):
 def test_a_failed_window_removes_what_was_written(tmp_path, gradient):
     with pytest.raises(RuntimeError):
         with writers.GeoTiffWriter(tmp_path / "g.tif", gradient.grid, {}) as tif, \
-                writers.PngWriter(tmp_path / "g.png", gradient.grid, "sobel_x", "signed",
-                                  in_memory=False) as png:
+                writers.PngWriter(tmp_path / "g.png", gradient.grid, "sobel_x",
+                                  "signed") as png:
             tif.write(0, gradient.data[:10])
             png.write(0, gradient.data[:10])
             raise RuntimeError("the WMS went away")
@@ -254,9 +255,44 @@ def test_unwritable_folders_are_output_errors(tmp_path, gradient):
     with pytest.raises(OutputError, match="PNG"):
         writers.write_png(gradient, missing / "g.png", "sobel_x", "signed")
     with pytest.raises(OutputError, match="PNG"):
-        with writers.PngWriter(missing / "g.png", gradient.grid, "sobel_x", "signed",
-                               in_memory=False):
+        with writers.PngWriter(missing / "g.png", gradient.grid, "sobel_x", "signed"):
             pass
+
+
+def test_png_windows_come_in_row_order(tmp_path, gradient):
+    with pytest.raises(ValueError, match="row 0"):
+        with writers.PngWriter(tmp_path / "g.png", gradient.grid, "sobel_x",
+                               "signed") as writer:
+            writer.write(64, gradient.data[64:128])
+    with writers.PngWriter(tmp_path / "g.png", gradient.grid, "sobel_x", "signed") as writer:
+        writer.write(0, gradient.data[:64])
+    with pytest.raises(ValueError, match="64 of 300 rows"):
+        writer.finish()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_png_encoder_output_decodes_to_its_rows(tmp_path, with_alpha):
+    """Blocks of 1, 3 and 6 rows of 7 pixels, extremes included: Pillow and GDAL (libpng,
+    which checks every chunk's CRC) decode exactly the rows given."""
+    rng = np.random.default_rng(8)
+    grey = rng.integers(0, 256, size=(10, 7), dtype=np.uint8)
+    grey[0, :2], grey[1, :2] = (0, 255), (255, 0)  # differences that wrap around
+    alpha = np.where(rng.random((10, 7)) < 0.3, 0, 255).astype(np.uint8)
+    path = tmp_path / "e.png"
+    with open(path, "wb") as file:
+        encoder = writers.PngEncoder(file, 7, 10, with_alpha, zlevel=9)
+        for first, end in ((0, 1), (1, 4), (4, 10)):
+            encoder.write(grey[first:end], alpha[first:end] if with_alpha else None)
+        encoder.close()
+    with Image.open(path) as image:
+        assert image.mode == ("LA" if with_alpha else "L")
+        decoded = np.asarray(image)
+    expected = np.stack([grey, alpha], axis=-1) if with_alpha else grey
+    np.testing.assert_array_equal(decoded, expected)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(), np.moveaxis(np.atleast_3d(expected), -1, 0))
 
 
 def test_unknown_stretch_is_refused():

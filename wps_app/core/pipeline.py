@@ -305,7 +305,7 @@ def render(
     geotiff = writers.GeoTiffWriter(workdir / f"{request.method}.tif", grid,
                                     tags(request), options, request.cog)
     png = writers.PngWriter(workdir / f"{request.method}.png", grid, request.method,
-                            request.stretch, options.png_zlevel, in_memory=len(windows) == 1)
+                            request.stretch, options.png_zlevel)
 
     def stage(index: int, name: str, offset: int, first: int, end: int) -> None:
         where = "" if len(windows) == 1 else f" (rows {first}-{end} of {request.height})"

@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import time
 import uuid
-import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
-from PIL import Image
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
@@ -49,9 +52,6 @@ GEOTIFF_PROFILE = {
     # job, and the job then waits for them forever.
 }
 BAND_DESCRIPTION = "gradient (kernel units on 0-255 luminance)"
-# The PNG's temporary levels files: tiled like the GeoTIFF, uncompressed (read once).
-LEVELS_PROFILE = {"driver": "GTiff", "dtype": "uint8", "count": 1, "tiled": True,
-                  "blockxsize": 256, "blockysize": 256}
 DEFAULT_OPTIONS = RenderOptions()
 
 
@@ -244,159 +244,163 @@ def write_sidecars(png: Path, grid: Grid) -> list[Path]:
     return [aux, world]
 
 
-class _LevelsInMemory:
-    """The PNG's levels held as arrays and encoded by Pillow: for a request in one window
-    (3x faster than GDAL's PNG driver, which writes a temporary dataset first)."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UP = 2  # PNG's "Up" row filter: each byte minus the byte above it
+# Rows read back from the levels files per encoder call: a few MiB, so memory stays bounded.
+ENCODE_BLOCK_BYTES = 4 * 1024 * 1024
 
-    def __init__(self, grid: Grid) -> None:
-        self.grid = grid
-        self._windows: list[tuple[int, np.ndarray, np.ndarray | None]] = []
 
-    def write(self, first_row: int, grey: np.ndarray, missing: np.ndarray | None) -> None:
-        self._windows.append((first_row, grey, missing))
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+class PngEncoder:
+    """A PNG of 8-bit grey (colour type 0) or grey + alpha (colour type 4), fed blocks of
+    rows in order and written to `file` as they come.
+
+    Every row gets PNG's Up filter (its difference to the row above), then zlib at `zlevel`.
+    Measured on a 16384^2 gradient: 4x faster than GDAL's PNG driver (libpng tries every
+    filter on every row) and 2x faster than Pillow, for a file as small as theirs; faster
+    than Pillow at 512^2 too (bench/pipeline.py).
+    """
+
+    def __init__(self, file: BinaryIO, width: int, height: int, with_alpha: bool,
+                 zlevel: int = 1) -> None:
+        self._file = file
+        self._deflate = zlib.compressobj(zlevel)
+        self._above = np.zeros(width * (2 if with_alpha else 1), np.uint8)
+        header = struct.pack(">IIBBBBB", width, height, 8, 4 if with_alpha else 0, 0, 0, 0)
+        file.write(PNG_SIGNATURE + _png_chunk(b"IHDR", header))
+
+    def write(self, grey: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Encode (rows, width) uint8 grey rows, with their alpha when the PNG has one."""
+        pixels = grey if alpha is None else np.stack([grey, alpha], axis=-1).reshape(
+            grey.shape[0], -1)
+        filtered = np.empty((pixels.shape[0], pixels.shape[1] + 1), np.uint8)
+        filtered[:, 0] = _UP
+        np.subtract(pixels[0], self._above, out=filtered[0, 1:])  # uint8: modulo 256
+        np.subtract(pixels[1:], pixels[:-1], out=filtered[1:, 1:])
+        self._above = pixels[-1].copy()
+        data = self._deflate.compress(filtered)
+        if data:
+            self._file.write(_png_chunk(b"IDAT", data))
 
     def close(self) -> None:
-        return None
-
-    def encode(self, png: Path, with_alpha: bool, zlevel: int) -> None:
-        grey = (self._windows[0][1] if len(self._windows) == 1
-                else np.concatenate([g for _, g, _ in self._windows]))
-        image = Image.fromarray(grey, mode="L")
-        if with_alpha:
-            alpha = np.concatenate([_alpha(m, g.shape) for _, g, m in self._windows])
-            image = Image.merge("LA", (image, Image.fromarray(alpha, mode="L")))
-        self._windows = []
-        image.save(png, format="PNG", compress_level=zlevel)
-
-    def discard(self) -> None:
-        self._windows = []
+        """Write the rest of the image data and the end of the PNG."""
+        self._file.write(_png_chunk(b"IDAT", self._deflate.flush()) + _png_chunk(b"IEND", b""))
 
 
-class _LevelsOnDisk:
-    """The PNG's levels in temporary tiled files, encoded by GDAL's PNG driver, which reads
-    them a line at a time: for a request in many windows, in bounded memory. The alpha
-    file is only started when nodata first shows (earlier rows are opaque); without it,
-    the grey file alone is encoded, the cheapest way measured (bench/pipeline.py)."""
+class _Levels:
+    """The PNG's levels, waiting in temporary raw files (rows in order) until the last row
+    tells whether the PNG needs an alpha band. The alpha file is only started when nodata
+    first shows; the rows before it are opaque."""
 
-    def __init__(self, grid: Grid, png: Path) -> None:
-        self.grid = grid
-        self._grey_path = png.with_name(png.name + ".grey.tif")
-        self._alpha_path = png.with_name(png.name + ".alpha.tif")
-        self._profile = dict(LEVELS_PROFILE, **_grid_profile(grid))
-        self._grey = rasterio.open(self._grey_path, "w", **self._profile)
-        self._alpha = None
+    def __init__(self, png: Path, width: int) -> None:
+        self.width, self.rows = width, 0
+        self._paths = (png.with_name(png.name + ".grey.raw"),
+                       png.with_name(png.name + ".alpha.raw"))
+        self._grey: BinaryIO | None = open(self._paths[0], "wb")
+        self._alpha: BinaryIO | None = None
+        self.with_alpha = False
 
-    def write(self, first_row: int, grey: np.ndarray, missing: np.ndarray | None) -> None:
-        self._grey.write(grey, 1, window=_window(first_row, grey))
+    def write(self, grey: np.ndarray, missing: np.ndarray | None) -> None:
         if missing is not None and self._alpha is None:
-            self._alpha = rasterio.open(self._alpha_path, "w", **self._profile)
-            rows = grey.shape[0]
-            for first in range(0, first_row, rows):  # the opaque rows before this window
-                end = min(first_row, first + rows)
-                opaque = np.full((end - first, self.grid.width), 255, np.uint8)
-                self._alpha.write(opaque, 1, window=_window(first, opaque))
+            self._alpha = open(self._paths[1], "wb")
+            self.with_alpha = True
+            opaque = b"\xff" * self.width * max(1, ENCODE_BLOCK_BYTES // self.width)
+            for start in range(0, self.rows * self.width, len(opaque)):
+                self._alpha.write(opaque[: self.rows * self.width - start])
+        grey.tofile(self._grey)
         if self._alpha is not None:
-            self._alpha.write(_alpha(missing, grey.shape), 1, window=_window(first_row, grey))
+            _alpha(missing, grey.shape).tofile(self._alpha)
+        self.rows += grey.shape[0]
 
     def close(self) -> None:
-        for dataset in (self._grey, self._alpha):
-            if dataset is not None:
-                dataset.close()
+        for file in (self._grey, self._alpha):
+            if file is not None:
+                file.close()
         self._grey = self._alpha = None
 
-    def encode(self, png: Path, with_alpha: bool, zlevel: int) -> None:
-        # No PAM: the sidecars are written by write_sidecars, as for the in-memory levels.
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"):
-            if not with_alpha:
-                rasterio.shutil.copy(self._grey_path, png, driver="PNG", ZLEVEL=zlevel)
-            else:
-                with rasterio.open(self._stacked_vrt()) as stacked:
-                    rasterio.shutil.copy(stacked, png, driver="PNG", ZLEVEL=zlevel)
-        self.discard()
-
-    def _stacked_vrt(self) -> str:
-        """A VRT of the grey file's band and the alpha file's band, as one dataset."""
-        root = ET.Element("VRTDataset", rasterXSize=str(self.grid.width),
-                          rasterYSize=str(self.grid.height))
-        ET.SubElement(root, "SRS").text = _crs_wkt(self.grid.crs)
-        ET.SubElement(root, "GeoTransform").text = ", ".join(
-            repr(float(v)) for v in self.grid.transform.to_gdal())
-        for index, (path, interp) in enumerate(((self._grey_path, "Gray"),
-                                                (self._alpha_path, "Alpha")), start=1):
-            band = ET.SubElement(root, "VRTRasterBand", dataType="Byte", band=str(index))
-            ET.SubElement(band, "ColorInterp").text = interp
-            source = ET.SubElement(band, "SimpleSource")
-            ET.SubElement(source, "SourceFilename", relativeToVRT="0").text = str(path)
-            ET.SubElement(source, "SourceBand").text = "1"
-        return ET.tostring(root, encoding="unicode")
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(grey, alpha or None) blocks of rows, top to bottom."""
+        rows = max(1, ENCODE_BLOCK_BYTES // (2 * self.width))
+        with open(self._paths[0], "rb") as grey_file, (
+                open(self._paths[1], "rb") if self.with_alpha else nullcontext()) as alpha_file:
+            for first in range(0, self.rows, rows):
+                count = min(rows, self.rows - first) * self.width
+                grey = np.fromfile(grey_file, np.uint8, count).reshape(-1, self.width)
+                alpha = None if alpha_file is None else np.fromfile(
+                    alpha_file, np.uint8, count).reshape(-1, self.width)
+                yield grey, alpha
 
     def discard(self) -> None:
         self.close()
-        for path in (self._grey_path, self._alpha_path):
+        for path in self._paths:
             path.unlink(missing_ok=True)
 
 
 class PngWriter:
     """The 8-bit PNG of the gradient (see png_levels) and its sidecars (see write_sidecars).
 
-    The PNG is grey, with an alpha band only when the tile has nodata. `in_memory` picks
-    where the levels wait for the encoder: arrays encoded by Pillow (one window), or
-    temporary files encoded by GDAL (many windows, bounded memory); the decoded PNG is
-    the same either way. `seconds` adds up the time spent in write, close and finish.
+    The PNG is grey, with an alpha band only when the tile has nodata. Its levels wait in
+    temporary files until the last window is written (only then is it known whether there
+    is nodata), so memory stays bounded at any size; PngEncoder then writes the PNG.
+    Windows come in row order. `seconds` adds up the time spent in write, close and finish.
     """
 
     def __init__(self, path: Path, grid: Grid, method: Method, stretch: Stretch,
-                 zlevel: int = 1, in_memory: bool = True) -> None:
+                 zlevel: int = 1) -> None:
         self.path, self.grid, self.method, self.stretch = path, grid, method, stretch
-        self.zlevel, self.in_memory = zlevel, in_memory
-        self.has_nodata = False
-        self._levels: _LevelsInMemory | _LevelsOnDisk | None = None
+        self.zlevel = zlevel
+        self._levels: _Levels | None = None
         self.seconds = 0.0
 
     def __enter__(self) -> PngWriter:
         started = time.perf_counter()
         try:
-            self._levels = (_LevelsInMemory(self.grid) if self.in_memory
-                            else _LevelsOnDisk(self.grid, self.path))
-        except rasterio.errors.RasterioError as exc:
-            raise OutputError(f"could not write the PNG: {exc}") from exc
+            self._levels = _Levels(self.path, self.grid.width)
+        except OSError as exc:
+            raise OutputError(f"could not write the PNG: {exc.strerror or exc}") from exc
         self.seconds += time.perf_counter() - started
         return self
 
     def write(self, first_row: int, gradient: np.ndarray) -> None:
         """Map (rows, width) float32 gradient rows from row `first_row` on to levels."""
+        if first_row != self._levels.rows:
+            raise ValueError(f"PNG rows come in order: expected row {self._levels.rows}")
         started = time.perf_counter()
-        grey, missing = _grey_levels(gradient, self.method, self.stretch)
-        self.has_nodata = self.has_nodata or missing is not None
         try:
-            self._levels.write(first_row, grey, missing)
-        except rasterio.errors.RasterioError as exc:
-            raise OutputError(f"could not write the PNG: {exc}") from exc
+            self._levels.write(*_grey_levels(gradient, self.method, self.stretch))
+        except OSError as exc:
+            raise OutputError(f"could not write the PNG: {exc.strerror or exc}") from exc
         self.seconds += time.perf_counter() - started
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        started = time.perf_counter()
         if exc is not None:
             self.discard()
-            return
-        try:
+        else:
             self._levels.close()
-        except rasterio.errors.RasterioError as error:
-            self.discard()
-            raise OutputError(f"could not write the PNG: {error}") from error
-        self.seconds += time.perf_counter() - started
 
     def finish(self) -> list[Path]:
         """Encode the PNG and write its sidecars; returns [png, aux.xml, world file]."""
         started = time.perf_counter()
+        levels = self._levels
         try:
-            self._levels.encode(self.path, self.has_nodata, self.zlevel)
+            if levels.rows != self.grid.height:
+                raise ValueError(f"the PNG has {levels.rows} of {self.grid.height} rows")
+            with open(self.path, "wb") as file:
+                encoder = PngEncoder(file, self.grid.width, self.grid.height,
+                                     levels.with_alpha, self.zlevel)
+                for grey, alpha in levels.blocks():
+                    encoder.write(grey, alpha)
+                encoder.close()
             sidecars = write_sidecars(self.path, self.grid)
-        except (OSError, rasterio.errors.RasterioError) as exc:
+        except OSError as exc:
             self.discard()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise OutputError(f"could not write the PNG: {reason}") from exc
+            raise OutputError(f"could not write the PNG: {exc.strerror or exc}") from exc
+        finally:
+            levels.discard()
         self.seconds += time.perf_counter() - started
         return [self.path, *sidecars]
 
