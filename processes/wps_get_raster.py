@@ -205,7 +205,10 @@ class GetRasterProcess(EdgeProcess):
             self.failure = exc  # the binding answers a sync request with its exception
             LOGGER.info("job=%s outcome=failed duration_s=%.3f reason=%r detail=%r", self.uuid,
                         time.perf_counter() - started, str(exc), getattr(exc, "detail", ""))
-            raise ProcessError(str(exc)) from exc
+            # PyWPS prints the traceback of what the handler raises: without the chain,
+            # whose GDAL errors name the WMS URL (key included); the line above has the
+            # detail, redacted
+            raise ProcessError(str(exc)) from None
         LOGGER.info(
             "job=%s outcome=succeeded duration_s=%.3f %s", self.uuid,
             time.perf_counter() - started,

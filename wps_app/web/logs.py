@@ -5,6 +5,9 @@ fake log line. Every message is written with control characters escaped (a newli
 becomes the two characters '\\n'), whoever logged it, PyWPS included; tracebacks, which
 come from the service itself, keep their lines.
 
+Configured URLs may carry credentials: every message is passed through core.redact with
+hosts kept.
+
 PyWPS logs every exception it creates with LOGGER.exception (an ERROR and a traceback, ~880
 bytes for a bad request). A client's mistake is not the server's error: records of 4xx
 exceptions are dropped, and the request line (INFO) says what was answered.
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
+
+from wps_app.core.redact import redact
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _CLIENT_EXCEPTION = re.compile(r"^Exception: code: 4\d\d,")
@@ -26,10 +31,12 @@ def escape(text: str) -> str:
 
 
 class EscapingFormatter(logging.Formatter):
-    """A Formatter that escapes control characters in the message itself."""
+    """A Formatter that escapes control characters in the message itself, and masks
+    credentials in any URL or query string a message names (GDAL's errors, relayed by
+    rasterio, name the WMS URL it fetched, key included): hosts stay, for operators."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        record.message = escape(record.message)
+        record.message = escape(redact(record.message, keep_hosts=True))
         return super().formatMessage(record)
 
 
