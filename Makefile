@@ -20,6 +20,7 @@ help:
 	@echo "make test          install what is missing, run the whole test suite"
 	@echo "make bench         run the benchmarks in bench/"
 	@echo "make lint          ruff check"
+	@echo "make qgis-plugin   build dist/wps_processing.zip (QGIS: Install from ZIP)"
 	@echo "make docker-build  build the container image (needs a Docker engine)"
 	@echo "make clean         remove generated data, outputs and the virtualenv"
 
