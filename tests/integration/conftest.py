@@ -311,3 +311,13 @@ def keyed_wps(gated_proxy, tmp_path_factory):
                                   "jobs": {"max_per_client": 1}})
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def deadline_wps(gated_proxy, tmp_path_factory):
+    """Sync Executes may take 3 s; the WMS behind the gated proxy has a 30 s timeout."""
+    server = start_wps(tmp_path_factory.mktemp("wps-deadline"), gated_proxy.url, workers=1,
+                       overrides={"wms": {"timeout": 30},
+                                  "jobs": {"sync_max_runtime": 3}})
+    yield server
+    server.stop()

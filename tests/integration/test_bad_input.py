@@ -151,6 +151,13 @@ CASES = [
      "InvalidParameterValue", "bbox"),
     ("bbox too large", execute_kvp("wms=sample_city;bbox=40,-80,46,-70,EPSG:4326"),
      "InvalidParameterValue", "bbox"),
+    # outside the layer's advertised extent: nothing there to filter
+    ("point at 0,0", execute_kvp("wms=sample_city;lat=0;lon=0"), "InvalidParameterValue",
+     "lat"),
+    ("lat and lon swapped", execute_kvp("wms=sample_city;lat=-73.4935;lon=45.554"),
+     "InvalidParameterValue", "lat"),
+    ("bbox elsewhere", execute_kvp("wms=sample_city;bbox=10,10,10.1,10.1,EPSG:4326"),
+     "InvalidParameterValue", "bbox"),
     ("unknown output", xml([LAYER, *POINT], raw_output("thumbnail")),
      "InvalidParameterValue", "thumbnail"),
     ("unsupported output format", xml([LAYER, *POINT], raw_output("image", "image/jpeg")),
