@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 
 MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky",
          "hang_all")
@@ -121,7 +120,7 @@ class FaultProxy:
                 request = re.sub(rb"(?i)(WIDTH=)(\d+)", lambda m: m.group(1) + b"17", request,
                                  count=1)
             if is_getmap and self.mode == "delay":
-                time.sleep(self.delay_s)
+                threading.Event().wait(self.delay_s)  # the slow WMS this mode plays
             if is_getmap and self.mode == "http500":
                 client.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n"
                                b"Connection: close\r\n\r\nboom\n")

@@ -23,6 +23,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 import urllib.request
@@ -121,7 +122,7 @@ def wait_until(condition, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(what)
         QCoreApplication.processEvents()
-        time.sleep(0.01)
+        threading.Event().wait(0.01)  # between polls, bounded by the deadline above
 
 
 class Log:
@@ -310,7 +311,7 @@ def follow_job(events: list) -> str | None:
             tag = node.tag.rsplit("}", 1)[-1]
             if tag in ("ProcessSucceeded", "ProcessFailed"):
                 return tag
-        time.sleep(0.1)
+        threading.Event().wait(0.1)  # between polls, bounded by the deadline above
     return "still running"
 
 

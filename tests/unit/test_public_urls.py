@@ -21,7 +21,7 @@ def test_the_nearest_proxys_value_wins_over_a_clients():
     """A client may send its own X-Forwarded-Host; a proxy appends its own after it."""
     trusted = parse_networks("127.0.0.1")
     environ = {"REMOTE_ADDR": "127.0.0.1",
-               "HTTP_X_FORWARDED_HOST": "evil.example, maps.example:8443",
+               "HTTP_X_FORWARDED_HOST": "evil.example, 127.0.0.2:8443",
                "HTTP_X_FORWARDED_PROTO": "http, https",
                "HTTP_X_FORWARDED_PREFIX": "/phish, /geo"}
-    assert forwarded_base(environ, trusted) == "https://maps.example:8443/geo"
+    assert forwarded_base(environ, trusted) == "https://127.0.0.2:8443/geo"

@@ -149,13 +149,13 @@ def test_config_values_are_read_as_given(installed):
 
 def test_public_urls_follow_a_trusted_proxy(installed):
     trusted = public_urls.parse_networks("127.0.0.1")
-    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "maps.example:8443",
+    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "127.0.0.2:8443",
                "HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_PREFIX": "/geo"}
     before = pywps_config.get_config_value("server", "url")
     with public_urls.serving(environ, trusted):
-        assert pywps_config.get_config_value("server", "url") == "https://maps.example:8443/geo/wps"
+        assert pywps_config.get_config_value("server", "url") == "https://127.0.0.2:8443/geo/wps"
         assert pywps_config.get_config_value("server", "outputurl") == (
-            "https://maps.example:8443/geo/outputs/")
+            "https://127.0.0.2:8443/geo/outputs/")
     assert pywps_config.get_config_value("server", "url") == before
 
 
