@@ -18,9 +18,8 @@ from processes import wpsio
 from processes.base import EdgeProcess
 from wps_app.core.errors import EdgeServiceError, InvalidInput
 from wps_app.core.pipeline import TileRequest, TileResult, output_bytes_upper_bound
-from wps_app.runtime import Runtime
+from wps_app.runtime import CLIENT_ENVIRON_KEY, Runtime
 from wps_app.task import PROCESS_ID, EdgeTask
-from wps_app.web.auth import CLIENT_ENVIRON_KEY
 from wps_app.wps import public_urls
 from wps_app.wps.deadline import sync_deadline
 from wps_app.wps.exceptions import from_core

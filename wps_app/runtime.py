@@ -10,6 +10,10 @@ from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore
 from wps_app.settings import Settings
 
+# Where the app leaves the client a request came from (an API key's name, or an address),
+# for bindings (job owners) and the request log.
+CLIENT_ENVIRON_KEY = "wps_edge.client"
+
 
 @dataclass(frozen=True, eq=False)
 class Runtime:

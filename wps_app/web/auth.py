@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from wps_app.runtime import CLIENT_ENVIRON_KEY
+
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
-# Where the authenticated client's name travels with the request.
-CLIENT_ENVIRON_KEY = "wps_edge.client"
+__all__ = ["CLIENT_ENVIRON_KEY", "KeyRing", "is_public", "presented_key"]
 
 
 def _digest(key: str) -> bytes:
