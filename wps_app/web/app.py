@@ -25,8 +25,10 @@ from wps_app import __version__
 from wps_app.core.errors import WmsError
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore, Limits
+from wps_app.ogcapi import build as build_ogcapi
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
+from wps_app.task import EdgeTask
 from wps_app.web import auth, logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
@@ -41,8 +43,10 @@ LOGGER = logging.getLogger(__name__)
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
-    def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper) -> None:
+    def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper,
+                 ogcapi=None) -> None:
         self.service = service
+        self.ogcapi = ogcapi  # the OGC API - Processes app (wps_app.ogcapi), if mounted
         self.runtime = runtime
         self.reaper = reaper
         self.settings = runtime.settings
@@ -148,6 +152,8 @@ class EdgeApp:
             with public_urls.serving(environ, self.trusted_proxies):
                 # PyWPS renders the whole body inside this call (no lazy iterator).
                 return self.service(environ, start_response)
+        if self.ogcapi is not None and (path == "/ogcapi" or path.startswith("/ogcapi/")):
+            return self.ogcapi(environ, start_response)
         request = Request(environ)
         if path.startswith("/outputs/") and request.method in ("GET", "HEAD"):
             if path.endswith(".xml") and path.count("/") == 2:  # a status document
@@ -211,5 +217,7 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
     service = EdgeService(get_processes(runtime))
-    return EdgeApp(service, runtime, Reaper(store, service, settings.output_path))
+    ogcapi = build_ogcapi(EdgeTask(runtime), public_urls.parse_networks(settings.trusted_proxies),
+                          settings.work_path.parent / "ogcapi")
+    return EdgeApp(service, runtime, Reaper(store, service, settings.output_path), ogcapi)
 
