@@ -87,6 +87,7 @@ def test_sync_raw_one_output_by_reference(wps):
         "image": {"transmissionMode": "reference"}}})
     assert response.status_code == 204 and response.content == b""
     link = response.headers["Link"]
+    assert 'type="image/png"' in link
     href = link[1:link.index(">")]
     assert href.startswith(f"{wps.base}/outputs/") and href.endswith("/sobel_x.png")
     assert requests.get(href, timeout=10).content.startswith(PNG_MAGIC)

@@ -129,6 +129,34 @@ class JobStoreManager(BaseManager):
         return self.task.runtime.jobs.dismiss(job_id)
 
 
+CHECKED_VERSIONS = ("0.21.",)
+
+
+def check() -> None:
+    """Start-up check: the pygeoapi this was checked on, with the hooks used here
+    (RuntimeError otherwise; a new version must be measured again)."""
+    import inspect
+
+    import pygeoapi
+
+    if not pygeoapi.__version__.startswith(CHECKED_VERSIONS):
+        raise RuntimeError(f"pygeoapi {pygeoapi.__version__}: wps_app.ogcapi was checked on "
+                           f"{', '.join(v + '*' for v in CHECKED_VERSIONS)} only")
+    expected = {
+        BaseManager.__init__: ["self", "manager_def"],
+        BaseManager.get_processor: ["self", "process_id"],
+        BaseProcessor.__init__: ["self", "processor_def", "process_metadata"],
+        get_manager: ["config"],
+    }
+    for target, parameters in expected.items():
+        found = list(inspect.signature(target).parameters)
+        if found != parameters:
+            raise RuntimeError(f"pygeoapi {target.__qualname__} takes {found}, "
+                               f"not {parameters}")
+    if "fail_on_invalid_collection" not in inspect.signature(get_oas).parameters:
+        raise RuntimeError("pygeoapi.openapi.get_oas changed")
+
+
 def pygeoapi_config(settings: Settings) -> dict:
     """pygeoapi's configuration for this instance, from the Settings."""
     root = settings.server_url.rstrip("/")
@@ -166,6 +194,7 @@ def pygeoapi_config(settings: Settings) -> dict:
 def generate(task: EdgeTask, folder: Path) -> tuple[Path, Path]:
     """Write pygeoapi's configuration and OpenAPI document into `folder` (var/ogcapi),
     from the Settings; never edited by hand. Returns both paths."""
+    check()
     folder.mkdir(parents=True, exist_ok=True)
     config = pygeoapi_config(task.runtime.settings)
     config_path = folder / CONFIG_NAME
