@@ -334,3 +334,28 @@ def test_json_documents_and_cors_on_the_server(wps, path):
     schema = {"/ogcapi/": "landingPage.yaml", "/ogcapi/processes": "processList.yaml",
               PROCESS: "process.yaml", "/ogcapi/jobs": "jobList.yaml"}[path]
     _json(response, schema)
+
+
+def test_dismissing_a_wps_job(gated_wps, gate):
+    """A running WPS job dismissed through /ogcapi stops; its WPS status document says
+    ProcessFailed, dismissed; /ogcapi then answers 404 no-such-job."""
+    answer = requests.get(gated_wps.url, params={
+        "service": "WPS", "version": "1.0.0", "request": "Execute",
+        "identifier": "get_raster_process",
+        "DataInputs": "wms=sample_city;lat=45.554;lon=-73.4935;width=32;height=32",
+        "ResponseDocument": "geotiff@asReference=true", "storeExecuteResponse": "true",
+        "status": "true"}, timeout=30)
+    assert answer.status_code == 200
+    location = answer.text.split('statusLocation="', 1)[1].split('"', 1)[0]
+    job_id = location.rsplit("/", 1)[1].removesuffix(".xml")
+    gate.wait_held(1, timeout_s=30)
+    dismissed = requests.delete(f"{gated_wps.base}/ogcapi/jobs/{job_id}", timeout=10)
+    assert dismissed.status_code == 200
+    assert _json(dismissed, "statusInfo.yaml")["status"] == "dismissed"
+    document = requests.get(location, timeout=10).text
+    assert "ProcessFailed" in document and "dismissed" in document
+    gate.release()
+    gone = requests.get(f"{gated_wps.base}/ogcapi/jobs/{job_id}", timeout=10)
+    assert gone.status_code == 404
+    assert _json(gone, "exception.yaml")["type"] == OGC + "no-such-job"
+    assert "ProcessFailed" in requests.get(location, timeout=10).text

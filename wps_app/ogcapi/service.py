@@ -100,7 +100,8 @@ class OgcApiProcesses:
     def __init__(self, task: EdgeTask, trusted_proxies: tuple, openapi: Callable[[str], dict],
                  *, mount: str = "/ogcapi",
                  launch: Callable[[EdgeTask, str], None] = runner.launch,
-                 reap_interval_s: float = 2.0, manager=None) -> None:
+                 reap_interval_s: float = 2.0, manager=None,
+                 on_dismissed: Callable[[Job], None] | None = None) -> None:
         self.task = task
         self.settings = task.runtime.settings
         self.store = task.runtime.jobs
@@ -109,6 +110,9 @@ class OgcApiProcesses:
         self.mount = mount
         self.launch = launch
         self.manager = manager  # pygeoapi's process manager (JobStoreManager), if any
+        # what another binding does when one of its jobs is dismissed here (the app wires
+        # the WPS status document rewrite; this binding imports no other binding)
+        self.on_dismissed = on_dismissed
         self.reap_interval_s = reap_interval_s
         self._next_reap_s = float("-inf")
         self._reap_lock = threading.Lock()
@@ -357,10 +361,17 @@ class OgcApiProcesses:
         job = self._visible_job(request, job_id)
         if not self.store.dismiss(job_id):
             self.store.dismiss_ended(job_id)
-        if job.binding == runner.BINDING:
-            runner.remove_outputs(self.task, job_id)
+        runner.remove_outputs(self.task, job_id)  # a running job's process stops at its
+        # next progress report or heartbeat, and deletes anything it published meanwhile
+        dismissed = self.store.get(job_id) or job
+        if job.binding != runner.BINDING and self.on_dismissed is not None:
+            try:
+                self.on_dismissed(dismissed)
+            except Exception:
+                LOGGER.exception("job %s: the %s binding's dismiss hook failed", job_id,
+                                 job.binding)
         base, _ = self.bases(request.environ)
-        return _json(self.status_info(self.store.get(job_id) or job, base))
+        return _json(self.status_info(dismissed, base))
 
     def _results(self, request: Request, job_id: str) -> Response:
         job = self._visible_job(request, job_id)

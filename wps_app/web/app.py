@@ -33,6 +33,7 @@ from wps_app.web import auth, logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
+from wps_app.wps.job_status import publish_failures
 from wps_app.wps.reaper import Reaper
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
@@ -217,7 +218,9 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
     service = EdgeService(get_processes(runtime))
-    ogcapi = build_ogcapi(EdgeTask(runtime), public_urls.parse_networks(settings.trusted_proxies),
-                          settings.work_path.parent / "ogcapi")
+    ogcapi = build_ogcapi(  # a WPS job dismissed there gets a ProcessFailed document
+        EdgeTask(runtime), public_urls.parse_networks(settings.trusted_proxies),
+        settings.work_path.parent / "ogcapi",
+        lambda job: publish_failures([job], service.processes, settings.output_path))
     return EdgeApp(service, runtime, Reaper(store, service, settings.output_path), ogcapi)
 
