@@ -363,3 +363,20 @@ def test_owners_see_only_their_jobs(tmp_path):
     _problem(client.get("/ogcapi/jobs/bob-1", headers=alice), 404, OGC + "no-such-job")
     _problem(client.delete("/ogcapi/jobs/bob-1", headers=alice), 404, OGC + "no-such-job")
     assert client.get("/ogcapi/jobs").status_code == 401
+
+
+def test_reaper_step_fails_expired_jobs_and_rewrites_wps_documents(tmp_path):
+    """The /ogcapi reaper step fails jobs whose lease expired; a WPS job among them gets
+    its ProcessFailed status document (through the hook the app wires)."""
+    from waiting import wait_until
+
+    app = _app(tmp_path, "[jobs]\nlease_s = 0.2\n")
+    store = app.runtime.jobs
+    store.register("wps-1", "get_raster_process", "wps", limits=Limits(-1, -1))
+    store.register("ogc-1", "get_raster_process", "ogcapi", limits=Limits(-1, -1))
+    app.ogcapi.reap_interval_s = 0.0
+    wait_until(lambda: store.get("wps-1").status == "failed" or app.ogcapi.reap_if_due(),
+               10, "the leases to expire and be reaped")
+    assert store.get("ogc-1").status == "failed"
+    document = (app.settings.output_path / "wps-1.xml").read_text()
+    assert "ProcessFailed" in document

@@ -16,7 +16,7 @@ from pathlib import Path
 from wps_app.task import EdgeTask
 
 
-def build(task: EdgeTask, trusted_proxies: tuple, var_folder: Path, on_dismissed=None):
+def build(task: EdgeTask, trusted_proxies: tuple, var_folder: Path, on_ended=None):
     """The /ogcapi app for this instance: pygeoapi's files generated into `var_folder`,
     its manager loaded from them, the OpenAPI document served with per-request URLs."""
     from wps_app.ogcapi import pygeoapi_front
@@ -27,4 +27,4 @@ def build(task: EdgeTask, trusted_proxies: tuple, var_folder: Path, on_dismissed
     oas = pygeoapi_front.fixed_openapi(json.loads(openapi_path.read_text()))
     return OgcApiProcesses(task, trusted_proxies,
                            lambda base: pygeoapi_front.with_server(oas, base),
-                           manager=manager, on_dismissed=on_dismissed)
+                           manager=manager, on_ended=on_ended)

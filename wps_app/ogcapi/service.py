@@ -101,7 +101,7 @@ class OgcApiProcesses:
                  *, mount: str = "/ogcapi",
                  launch: Callable[[EdgeTask, str], None] = runner.launch,
                  reap_interval_s: float = 2.0, manager=None,
-                 on_dismissed: Callable[[Job], None] | None = None) -> None:
+                 on_ended: Callable[[list[Job]], None] | None = None) -> None:
         self.task = task
         self.settings = task.runtime.settings
         self.store = task.runtime.jobs
@@ -110,9 +110,10 @@ class OgcApiProcesses:
         self.mount = mount
         self.launch = launch
         self.manager = manager  # pygeoapi's process manager (JobStoreManager), if any
-        # what another binding does when one of its jobs is dismissed here (the app wires
-        # the WPS status document rewrite; this binding imports no other binding)
-        self.on_dismissed = on_dismissed
+        # what another binding does when this one ends its jobs (dismissed here, or failed
+        # by the reaper step here): the app wires WPS's status document rewrite, as this
+        # binding imports no other binding
+        self.on_ended = on_ended
         self.reap_interval_s = reap_interval_s
         self._next_reap_s = float("-inf")
         self._reap_lock = threading.Lock()
@@ -172,12 +173,21 @@ class OgcApiProcesses:
             if now < self._next_reap_s:
                 return
             self._next_reap_s = now + self.reap_interval_s
-            self.store.reap()
+            self._ended_here(self.store.reap())
             runner.start_queued(self.task)
         except Exception:
             LOGGER.exception("ogcapi reaper step failed")
         finally:
             self._reap_lock.release()
+
+    def _ended_here(self, jobs: list[Job]) -> None:
+        """Let other bindings update their own records of jobs this one ended."""
+        others = [job for job in jobs if job.binding != runner.BINDING]
+        if others and self.on_ended is not None:
+            try:
+                self.on_ended(others)
+            except Exception:
+                LOGGER.exception("the other bindings' job-ended hook failed")
 
     # documents --------------------------------------------------------------------------
 
@@ -364,12 +374,7 @@ class OgcApiProcesses:
         runner.remove_outputs(self.task, job_id)  # a running job's process stops at its
         # next progress report or heartbeat, and deletes anything it published meanwhile
         dismissed = self.store.get(job_id) or job
-        if job.binding != runner.BINDING and self.on_dismissed is not None:
-            try:
-                self.on_dismissed(dismissed)
-            except Exception:
-                LOGGER.exception("job %s: the %s binding's dismiss hook failed", job_id,
-                                 job.binding)
+        self._ended_here([dismissed])
         base, _ = self.bases(request.environ)
         return _json(self.status_info(dismissed, base))
 
@@ -380,13 +385,16 @@ class OgcApiProcesses:
         if job.status != "succeeded":
             raise problems.result_not_ready(job_id, STATUS[job.status])
         if job.binding != runner.BINDING:
-            raise problems.result_not_ready(job_id, "a WPS job: read its WPS status document")
+            raise problems.Problem(404, problems.NOT_FOUND, "results of a WPS job",
+                                   f"job {job_id} is a WPS job: its outputs are listed in "
+                                   "its WPS status document")
         stored = self.store.get(job_id)
         parsed = execute.ExecuteRequest.from_json(stored.payload or b"{}")
         folder = self.settings.output_path / job_id
-        method = parsed.values.get("method") or "sobel_x"
-        if not folder.is_dir():
-            raise problems.no_such_job(job_id)  # removed by retention
+        geotiffs = sorted(folder.glob("*.tif")) if folder.is_dir() else []
+        if not geotiffs:
+            raise problems.no_such_job(job_id)  # its outputs were removed by retention
+        method = geotiffs[0].stem  # the writer names the outputs after the method
         _, outputs_base = self.bases(request.environ)
         return shape(parsed, folder, method, f"{outputs_base}{job_id}/")
 

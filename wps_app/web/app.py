@@ -218,9 +218,9 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
         except WmsError as exc:  # the service still starts; the layer list fills in later
             LOGGER.warning("WMS %s capabilities unavailable at start-up: %s", name, exc)
     service = EdgeService(get_processes(runtime))
-    ogcapi = build_ogcapi(  # a WPS job dismissed there gets a ProcessFailed document
+    ogcapi = build_ogcapi(  # WPS jobs /ogcapi ends (dismissed, reaped) get their documents
         EdgeTask(runtime), public_urls.parse_networks(settings.trusted_proxies),
         settings.work_path.parent / "ogcapi",
-        lambda job: publish_failures([job], service.processes, settings.output_path))
+        lambda jobs: publish_failures(jobs, service.processes, settings.output_path))
     return EdgeApp(service, runtime, Reaper(store, service, settings.output_path), ogcapi)
 
