@@ -359,3 +359,25 @@ def test_dismissing_a_wps_job(gated_wps, gate):
     assert gone.status_code == 404
     assert _json(gone, "exception.yaml")["type"] == OGC + "no-such-job"
     assert "ProcessFailed" in requests.get(location, timeout=10).text
+
+
+def test_storage_full_is_507(small_disk_wps):
+    """Outputs by reference that could overfill [limits] max_output_mb: 507, sync or async
+    (nothing admitted)."""
+    big = {**POINT, "width": 512, "height": 512}
+    body = {"inputs": big, "outputs": {"geotiff": {"transmissionMode": "reference"}}}
+    for headers in ({}, ASYNC):
+        response = _execute(small_disk_wps, body, headers)
+        assert response.status_code == 507
+        assert "storage" in _json(response, "exception.yaml")["detail"]
+
+
+def test_wms_timeout_is_504(faulty_wps, fault_proxy):
+    """A WMS slower than its timeout is 504 Gateway Timeout for a sync run."""
+    fault_proxy.mode = "delay"
+    try:
+        response = _execute(faulty_wps, {"inputs": POINT, "outputs": {"image": {}}})
+    finally:
+        fault_proxy.mode = "pass"
+    assert response.status_code == 504
+    _json(response, "exception.yaml")

@@ -380,3 +380,17 @@ def test_reaper_step_fails_expired_jobs_and_rewrites_wps_documents(tmp_path):
     assert store.get("ogc-1").status == "failed"
     document = (app.settings.output_path / "wps-1.xml").read_text()
     assert "ProcessFailed" in document
+
+
+def test_retention_cleanup_covers_ogcapi_jobs(client, app):
+    """Once the retention clean-up removed a job's outputs, its results are gone (404)."""
+    import time
+
+    from wps_app.ops.cleanup import remove_expired
+
+    _job(app, "old-1", status="succeeded")
+    folder = app.settings.output_path / "old-1"
+    folder.mkdir(parents=True)
+    (folder / "sobel_x.tif").write_bytes(b"tif")
+    assert folder in remove_expired(app.settings, 60, now=time.time() + 3600)
+    _problem(client.get("/ogcapi/jobs/old-1/results"), 404, OGC + "no-such-job")

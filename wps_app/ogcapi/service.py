@@ -388,13 +388,13 @@ class OgcApiProcesses:
             raise problems.Problem(404, problems.NOT_FOUND, "results of a WPS job",
                                    f"job {job_id} is a WPS job: its outputs are listed in "
                                    "its WPS status document")
-        stored = self.store.get(job_id)
-        parsed = execute.ExecuteRequest.from_json(stored.payload or b"{}")
         folder = self.settings.output_path / job_id
         geotiffs = sorted(folder.glob("*.tif")) if folder.is_dir() else []
         if not geotiffs:
             raise problems.no_such_job(job_id)  # its outputs were removed by retention
         method = geotiffs[0].stem  # the writer names the outputs after the method
+        stored = self.store.get(job_id)
+        parsed = execute.ExecuteRequest.from_json(stored.payload or b"{}")
         _, outputs_base = self.bases(request.environ)
         return shape(parsed, folder, method, f"{outputs_base}{job_id}/")
 
