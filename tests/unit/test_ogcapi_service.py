@@ -363,6 +363,11 @@ def test_owners_see_only_their_jobs(tmp_path):
     _problem(client.get("/ogcapi/jobs/bob-1", headers=alice), 404, OGC + "no-such-job")
     _problem(client.delete("/ogcapi/jobs/bob-1", headers=alice), 404, OGC + "no-such-job")
     assert client.get("/ogcapi/jobs").status_code == 401
+    preflight = client.options("/ogcapi/jobs", headers={
+        "Origin": "http://127.0.0.1:8000", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "X-API-Key"})
+    assert preflight.status_code == 204
+    assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
 
 
 def test_reaper_step_fails_expired_jobs_and_rewrites_wps_documents(tmp_path):

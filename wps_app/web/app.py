@@ -127,7 +127,7 @@ class EdgeApp:
         if name is not None:
             environ[auth.CLIENT_ENVIRON_KEY] = name
             return None
-        if auth.is_public(environ):
+        if auth.is_public(environ) or self._is_ogcapi_preflight(environ):
             return None
         message = "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
         path = environ.get("PATH_INFO", "") or "/"
@@ -138,6 +138,14 @@ class EdgeApp:
                                 content_type="application/json")
         response.headers["WWW-Authenticate"] = 'Bearer realm="wps"'
         return response
+
+    @staticmethod
+    def _is_ogcapi_preflight(environ: dict) -> bool:
+        """A browser's CORS preflight to /ogcapi: browsers send it without credentials, and
+        it answers nothing but the CORS headers."""
+        path = environ.get("PATH_INFO", "") or "/"
+        return environ.get("REQUEST_METHOD") == "OPTIONS" and (
+            path == "/ogcapi" or path.startswith("/ogcapi/"))
 
     def _route(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
