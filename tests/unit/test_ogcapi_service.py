@@ -36,13 +36,13 @@ class StubCatalog:
         return dict(self._layers or {})
 
 
-def _app(tmp_path: Path, extra: str = ""):
+def _app(tmp_path: Path, extra: str = "", server: str = ""):
     config = tmp_path / "test.cfg"
     config.write_text(
         "[server]\n"
         f"url = http://127.0.0.1:5999/wps\noutputurl = http://127.0.0.1:5999/outputs/\n"
         f"outputpath = {tmp_path / 'outputs'}\nworkdir = {tmp_path / 'work'}\n"
-        "trusted_proxies = 127.0.0.1\n"
+        "trusted_proxies = 127.0.0.1\n" + server +
         "[logging]\n"
         f"database = sqlite:///{tmp_path / 'jobs.sqlite'}\n"
         "[wms]\nurl = http://127.0.0.1:9/wms\ntimeout = 1\nretries = 0\n" + extra
@@ -380,9 +380,12 @@ def test_reaper_step_fails_expired_jobs_and_rewrites_wps_documents(tmp_path):
     store.register("wps-1", "get_raster_process", "wps", limits=Limits(-1, -1))
     store.register("ogc-1", "get_raster_process", "ogcapi", limits=Limits(-1, -1))
     app.ogcapi.reap_interval_s = 0.0
-    wait_until(lambda: store.get("wps-1").status == "failed" or app.ogcapi.reap_if_due(),
-               10, "the leases to expire and be reaped")
-    assert store.get("ogc-1").status == "failed"
+
+    def both_failed():
+        app.ogcapi.reap_if_due()
+        return all(store.get(j).status == "failed" for j in ("wps-1", "ogc-1"))
+
+    wait_until(both_failed, 10, "both leases to expire and be reaped")
     document = (app.settings.output_path / "wps-1.xml").read_text()
     assert "ProcessFailed" in document
 
@@ -399,3 +402,12 @@ def test_retention_cleanup_covers_ogcapi_jobs(client, app):
     (folder / "sobel_x.tif").write_bytes(b"tif")
     assert folder in remove_expired(app.settings, 60, now=time.time() + 3600)
     _problem(client.get("/ogcapi/jobs/old-1/results"), 404, OGC + "no-such-job")
+
+
+def test_request_body_over_the_limit_is_413(tmp_path):
+    """An execute body over [server] maxrequestsize is refused before it is read whole."""
+    client = Client(_app(tmp_path, server="maxrequestsize = 1kb\n"))
+    response = client.post(EXECUTION, data=b"{" + b" " * 4096 + b"}",
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/problem+json"

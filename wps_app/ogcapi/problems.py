@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
 
 from wps_app.core.errors import (
@@ -108,7 +109,8 @@ def job_failed(job_id: str, message: str) -> Problem:
 
 
 def from_error(error: Exception) -> Problem:
-    """The problem (status, type, detail, headers) for a core or job-store error.
+    """The problem (status, type, detail, headers) for a core or job-store error (or a
+    routing refusal: 404, 405, 413).
 
     Bad input is the client's (400, the detail naming the input); a full output store is
     507; no room for a job is 503 with Retry-After; an upstream WMS failure is 503 when the
@@ -117,6 +119,15 @@ def from_error(error: Exception) -> Problem:
     """
     if isinstance(error, Problem):
         return error
+    if isinstance(error, MethodNotAllowed):
+        return Problem(405, METHOD_NOT_ALLOWED, "method not allowed",
+                       "this method is not allowed here",
+                       {"Allow": ", ".join(error.valid_methods or [])})
+    if isinstance(error, NotFound):
+        return Problem(404, NOT_FOUND, "not found", "no such resource")
+    if isinstance(error, HTTPException):  # e.g. 413 for a body over max_request_bytes
+        return Problem(error.code or 400, OWN + "http", error.name,
+                       error.description or error.name)
     if isinstance(error, InvalidInput):
         return bad_input(input_name(error.field), str(error),
                          missing=isinstance(error, MissingInput))

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -135,6 +135,7 @@ class OgcApiProcesses:
 
     def __call__(self, environ, start_response):
         request = Request(environ)
+        request.max_content_length = self.settings.max_request_bytes  # 413 beyond
         path = request.path[len(self.mount):] or "/"
         try:
             if request.method == "OPTIONS":  # CORS preflight
@@ -144,20 +145,8 @@ class OgcApiProcesses:
                 endpoint, args = _ROUTES.bind("", path_info=path).match(
                     path, method="GET" if request.method == "HEAD" else request.method)
                 response = getattr(self, "_" + endpoint)(request, **args)
-        except Problem as problem:
-            response = problem.response()
-        except MethodNotAllowed as exc:
-            response = Problem(405, problems.METHOD_NOT_ALLOWED, "method not allowed",
-                               f"{request.method} is not allowed here",
-                               {"Allow": ", ".join(exc.valid_methods or [])}).response()
-        except NotFound:
-            response = Problem(404, problems.NOT_FOUND, "not found",
-                               "no such resource").response()
-        except HTTPException as exc:
-            response = Problem(exc.code or 400, problems.OWN + "http", exc.name,
-                               exc.description or exc.name).response()
         except Exception as exc:
-            if not isinstance(exc, (EdgeServiceError, JobStoreError)):
+            if not isinstance(exc, (Problem, HTTPException, EdgeServiceError, JobStoreError)):
                 LOGGER.exception("ogcapi request failed")
             response = problems.from_error(exc).response()
         response.headers.update(CORS)
