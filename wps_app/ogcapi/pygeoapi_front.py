@@ -18,7 +18,13 @@ request handling is ours (wps_app.ogcapi.service) rather than pygeoapi's Flask v
   shared JobStore, and jobs run on wps_app.ogcapi.runner;
 - `server.url` fixes every link at start-up, X-Forwarded-* are ignored: links are made per
   request; the OpenAPI document's `servers` is rewritten per request;
-- its HTML views load CDN assets: no HTML is served.
+- its HTML views load CDN assets: no HTML is served;
+- `pygeoapi.flask_app` builds one API per process at import from $PYGEOAPI_CONFIG, and
+  its manager is made from the YAML alone: importing it with our generated file fails
+  (KeyError 'task': a manager over the JobStore needs the running instance's services,
+  which no YAML can carry), and the app builds several instances per process in tests.
+  So pygeoapi's Flask app is not mounted; pygeoapi's API object and functions work on
+  the configuration loaded here (tests/unit/test_ogcapi_conformance.py uses them).
 """
 
 from __future__ import annotations
