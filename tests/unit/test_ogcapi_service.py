@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from ogcapi.validate_json import validate
+from stub_catalog import StubCatalog
 from werkzeug.test import Client
 
-from wps_app.core.errors import WmsUnavailable
 from wps_app.jobs import Limits
 from wps_app.ogcapi import problems
 from wps_app.web.app import create_app
@@ -19,21 +19,6 @@ from wps_app.web.app import create_app
 OGC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 CONF = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 EXECUTION = "/ogcapi/processes/get_raster_process/execution"
-
-
-class StubCatalog:
-    def __init__(self, layers):
-        self._layers = layers
-
-    def layers(self):
-        if self._layers is None:
-            raise WmsUnavailable("the WMS is not reachable (connection failed)")
-        return dict(self._layers)
-
-    probe = layers
-
-    def cached(self):
-        return dict(self._layers or {})
 
 
 def _app(tmp_path: Path, extra: str = "", server: str = ""):
@@ -206,8 +191,9 @@ def test_oversized_value_output_is_refused(tmp_path):
     assert "by reference only" in body["detail"] and body["input"] == "geotiff"
 
 
-def test_wms_down_is_a_gateway_problem(tmp_path):
-    """An unreachable WMS with no cached layer list is 503, never the WMS's URL."""
+def test_no_layer_list_yet_is_busy(tmp_path):
+    """A WMS that never answered (no layer list yet): 503 server-busy with Retry-After,
+    never the WMS's URL."""
     config = tmp_path / "test.cfg"
     config.write_text(
         f"[server]\noutputpath = {tmp_path / 'o'}\nworkdir = {tmp_path / 'w'}\n"
@@ -215,8 +201,9 @@ def test_wms_down_is_a_gateway_problem(tmp_path):
         "[wms]\nurl = http://127.0.0.1:9/wms\n")
     client = Client(create_app([config], catalogs={"sample": StubCatalog(None)}))
     response = client.post(EXECUTION, json={"inputs": {"wms": "x", "lat": 1, "lon": 1}})
-    body = _problem(response, 503, problems.UPSTREAM)
+    body = _problem(response, 503, problems.SERVER_BUSY)
     assert "127.0.0.1:9" not in json.dumps(body)
+    assert int(response.headers["Retry-After"]) > 0
 
 
 def _job(app, job_id, binding="ogcapi", status="succeeded", owner=None,

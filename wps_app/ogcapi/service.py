@@ -255,7 +255,13 @@ class OgcApiProcesses:
     # execution --------------------------------------------------------------------------
 
     def _owner(self, request: Request) -> str | None:
+        """The client a new job belongs to: an API key's name, or its address."""
         return request.environ.get(CLIENT_ENVIRON_KEY)
+
+    def _viewer(self, request: Request) -> str | None:
+        """Whose jobs the caller may see: its own with API keys configured, else all
+        (None); without keys the job list is public, as the README says."""
+        return self._owner(request) if self.settings.keys_file else None
 
     def _check_raw_size(self, tile, choices) -> None:
         """Outputs by value are held in memory: as WPS, large ones only by reference."""
@@ -346,7 +352,7 @@ class OgcApiProcesses:
         """The job, if the caller may see it (its owner, when keys are configured) and it
         was not dismissed; else no-such-job."""
         job = self.store.get(job_id)
-        owner = self._owner(request)
+        owner = self._viewer(request)
         if (job is None or job.status == "dismissed"
                 or (owner is not None and job.owner != owner)):
             raise problems.no_such_job(job_id)
@@ -390,7 +396,7 @@ class OgcApiProcesses:
     def _jobs(self, request: Request) -> Response:
         base, _ = self.bases(request.environ)
         query = job_query(request)
-        owner = self._owner(request)
+        owner = self._viewer(request)
         if query["type"] is not None and "process" not in query["type"]:
             found: list[Job] = []
         else:
