@@ -208,3 +208,21 @@ def test_each_request_gets_its_own_output_folder(wps):
     first, second = (references(post(wps.url, body))["geotiff"] for _ in range(2))
     assert first != second
     assert first.rsplit("/", 1)[1] == second.rsplit("/", 1)[1] == "sobel_x.tif"
+
+
+def test_the_geotiff_is_published_with_its_qgis_style(wps):
+    """`name.qml` beside the GeoTIFF: QGIS applies it to the file opened from disk. The ramp
+    is checked against the method's largest response, computed here by hand."""
+    body = execute_body(
+        [literal("wms", "sample_city"), literal("lat", 45.554), literal("lon", -73.4935),
+         literal("width", 32), literal("height", 32), literal("method", "prewitt_y")],
+        document_output(("geotiff", "image/tiff")),
+    )
+    tif = references(post(wps.url, body))["geotiff"]
+    style = requests.get(tif[: -len(".tif")] + ".qml", timeout=30)
+    assert style.status_code == 200 and style.headers["Content-Type"].startswith("text/xml")
+    doc = etree.fromstring(style.content.split(b"\n", 1)[1])  # past the DOCTYPE line
+    shader = doc.find(".//colorrampshader")
+    values = sorted(float(item.get("value")) for item in shader.iter("item"))
+    largest = 3 * 255.0  # Prewitt: three +1 weights on 0-255 luminance
+    assert values[0] == pytest.approx(-largest) and values[-1] == pytest.approx(largest)
