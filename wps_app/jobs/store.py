@@ -376,6 +376,21 @@ class JobStore:
         """
         return self._end(job_id, "dismissed", message)
 
+    def dismiss_ended(self, job_id: str, message: str = "dismissed") -> bool:
+        """Mark an ended (succeeded or failed) job dismissed: its client discarded it and
+        its outputs (OGC API - Processes dismiss).
+
+        Returns
+        -------
+        bool
+            True when this call changed it.
+        """
+        with db.transaction(self.engine) as conn:
+            return conn.execute(_T.update().where(
+                _T.c.job_id == job_id, _T.c.status.in_(("succeeded", "failed"))
+            ).values(status="dismissed", message=str(message),
+                     updated=self._now())).rowcount == 1
+
     # supervision -------------------------------------------------------------------------
 
     def reap(self) -> list[Job]:

@@ -25,12 +25,15 @@ from processes import get_processes
 from wps_app import __version__
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore, Limits
+from wps_app.ogcapi import build as build_ogcapi
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
+from wps_app.task import EdgeTask
 from wps_app.web import auth, logs
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
+from wps_app.wps.job_status import publish_failures
 from wps_app.wps.reaper import Reaper
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
 
@@ -41,8 +44,10 @@ LOGGER = logging.getLogger(__name__)
 class EdgeApp:
     """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
 
-    def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper) -> None:
+    def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper,
+                 ogcapi=None) -> None:
         self.service = service
+        self.ogcapi = ogcapi  # the OGC API - Processes app (wps_app.ogcapi), if mounted
         self.runtime = runtime
         self.reaper = reaper
         self.settings = runtime.settings
@@ -133,7 +138,7 @@ class EdgeApp:
         if name is not None:
             environ[auth.CLIENT_ENVIRON_KEY] = name
             return None
-        if auth.is_public(environ):
+        if auth.is_public(environ) or self._is_ogcapi_preflight(environ):
             return None
         message = "an API key is required: send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"
         path = environ.get("PATH_INFO", "") or "/"
@@ -144,6 +149,14 @@ class EdgeApp:
                                 content_type="application/json")
         response.headers["WWW-Authenticate"] = 'Bearer realm="wps"'
         return response
+
+    @staticmethod
+    def _is_ogcapi_preflight(environ: dict) -> bool:
+        """A browser's CORS preflight to /ogcapi: browsers send it without credentials, and
+        it answers nothing but the CORS headers."""
+        path = environ.get("PATH_INFO", "") or "/"
+        return environ.get("REQUEST_METHOD") == "OPTIONS" and (
+            path == "/ogcapi" or path.startswith("/ogcapi/"))
 
     def _route(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
@@ -159,6 +172,8 @@ class EdgeApp:
             with public_urls.serving(environ, self.trusted_proxies):
                 # PyWPS renders the whole body inside this call (no lazy iterator).
                 return self.service(environ, start_response)
+        if self.ogcapi is not None and (path == "/ogcapi" or path.startswith("/ogcapi/")):
+            return self.ogcapi(environ, start_response)
         request = Request(environ)
         if path.startswith("/outputs/") and request.method in ("GET", "HEAD"):
             if path.endswith(".xml") and path.count("/") == 2:  # a status document
@@ -228,5 +243,9 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
     for catalog in runtime.catalogs.values():
         catalog.start()  # start-up never waits on a WMS: the layer lists fill in meanwhile
     service = EdgeService(get_processes(runtime))
-    return EdgeApp(service, runtime, Reaper(store, service, settings.output_path))
+    ogcapi = build_ogcapi(  # WPS jobs /ogcapi ends (dismissed, reaped) get their documents
+        EdgeTask(runtime), public_urls.parse_networks(settings.trusted_proxies),
+        settings.work_path.parent / "ogcapi",
+        lambda jobs: publish_failures(jobs, service.processes, settings.output_path))
+    return EdgeApp(service, runtime, Reaper(store, service, settings.output_path), ogcapi)
 
