@@ -85,10 +85,16 @@ def test_published_schema_rejects_every_string_value():
 
 
 class _Layers:
-    def layers(self):
+    def start(self):
+        """Nothing to probe."""
+
+    def layers(self, wait_s=0.0):
         return {"sample_city": "City"}
 
     cached = probe = layers
+
+    def extents(self):
+        return {}
 
 
 @pytest.fixture

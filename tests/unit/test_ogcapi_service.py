@@ -22,10 +22,17 @@ EXECUTION = "/ogcapi/processes/get_raster_process/execution"
 
 
 class StubCatalog:
+    """A layer catalog that answers from memory (None: the WMS is down)."""
+
+    source = type("Source", (), {"timeout_s": 1.0})()
+
     def __init__(self, layers):
         self._layers = layers
 
-    def layers(self):
+    def start(self):
+        """Nothing to probe."""
+
+    def layers(self, wait_s=0.0):
         if self._layers is None:
             raise WmsUnavailable("the WMS is not reachable (connection failed)")
         return dict(self._layers)
@@ -34,6 +41,9 @@ class StubCatalog:
 
     def cached(self):
         return dict(self._layers or {})
+
+    def extents(self):
+        return {}
 
 
 def _app(tmp_path: Path, extra: str = "", server: str = ""):
