@@ -20,7 +20,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-FIGURE = Path(__file__).resolve().parents[2] / "data" / "figures" / "map-page.png"
+# the test's artefact; data/figures/map-page.png (the README's picture) is a copy of it
+FIGURE = Path(__file__).resolve().parents[2] / "var" / "artefacts" / "map-page.png"
 # the sample city, a view a little smaller than the layer
 VIEW = (-73.4950, 45.5530, -73.4920, 45.5550)
 RUN_S = 90

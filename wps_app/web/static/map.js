@@ -11,6 +11,11 @@
   var POLL_MS = 500;
   var MAX_MESSAGE = 300;
 
+  if (!window.L) { // libjs-leaflet missing on the server: say so instead of failing
+    document.getElementById("message").textContent =
+      "The map library is not installed on the server (Debian package libjs-leaflet).";
+    return;
+  }
   var config = JSON.parse(document.getElementById("page-config").textContent);
   var layerSelect = document.getElementById("layer");
   var methodSelect = document.getElementById("method");
