@@ -4,6 +4,7 @@ chromedriver (nothing is downloaded), against gunicorn and the sample MapServer.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -72,6 +73,16 @@ def _keep_screenshot(png: bytes) -> None:
     partial.replace(FIGURE)
 
 
+def _record_messages(browser) -> None:
+    """Keep every text #message shows in window.seenMessages (progress is brief)."""
+    browser.execute_script(
+        "window.seenMessages = [];"
+        "new MutationObserver(function () {"
+        "  window.seenMessages.push(document.getElementById('message').textContent);"
+        "}).observe(document.getElementById('message'), {childList: true,"
+        " characterData: true, subtree: true});")
+
+
 def _permalink(wps, layer: str, method: str, bbox) -> str:
     return f"{wps.base}/?layer={layer}&method={method}&bbox={','.join(map(str, bbox))}"
 
@@ -111,6 +122,7 @@ def test_run_from_a_permalink_covers_the_view(wps, browser):
 
     size = browser.execute_script("var s = edgePage.map.getSize(); return [s.x, s.y]")
     assert min(size) >= 256  # the window is large enough: one request pixel per screen pixel
+    _record_messages(browser)
     browser.find_element(By.ID, "run").click()
     link = WebDriverWait(browser, RUN_S).until(
         lambda b: b.find_elements(By.ID, "download-geotiff")
@@ -118,6 +130,9 @@ def test_run_from_a_permalink_covers_the_view(wps, browser):
         or "Refused" in b.find_element(By.ID, "message").text)
     assert link, browser.find_element(By.ID, "message").text
     assert browser.find_element(By.ID, "message").text.startswith("Done")
+    seen = browser.execute_script("return window.seenMessages")
+    assert seen[0] == f"Submitting {size[0]} × {size[1]} px…"
+    assert any(re.match(r"Running: (\d+ %|accepted|running)", text) for text in seen), seen
     run = browser.execute_script("return edgePage.lastRun")
     assert run["bbox"] == pytest.approx(view, abs=1e-6)
     assert [run["width"], run["height"]] == size
@@ -140,9 +155,16 @@ def test_run_from_a_permalink_covers_the_view(wps, browser):
     assert not browser.find_elements(By.CSS_SELECTOR, "img.edges")
     browser.find_element(By.ID, "overlay-toggle").click()
     assert browser.find_elements(By.CSS_SELECTOR, "img.edges")
-    WebDriverWait(browser, 30).until(lambda b: b.execute_script(
-        "return Array.from(document.querySelectorAll('.leaflet-tile'))"
-        ".every(function (t) { return t.complete; })"))
+    tiles = WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "var t = Array.from(document.querySelectorAll('img.leaflet-tile'));"
+        "return t.length && t.every(function (i) { return i.complete && i.naturalWidth; })"
+        " && t.map(function (i) { return i.src; })"))
+    assert all(src.startswith(f"{wps.base}/wms/sample?") for src in tiles)
+    opacity = browser.find_element(By.ID, "overlay-opacity")
+    browser.execute_script("arguments[0].value = '0.3';"
+                           "arguments[0].dispatchEvent(new Event('input'))", opacity)
+    assert browser.find_element(By.CSS_SELECTOR, "img.edges").value_of_css_property(
+        "opacity") == "0.3"
     _keep_screenshot(browser.get_screenshot_as_png())
     assert _script_errors(browser) == []
 
@@ -226,4 +248,23 @@ def test_drawn_box_is_the_area_and_the_address_follows_the_view(wps, browser):
     assert moved[0] > view[0]
     Select(browser.find_element(By.ID, "method")).select_by_value("prewitt_y")
     assert parse_qs(urlsplit(browser.current_url).query)["method"] == ["prewitt_y"]
+    assert _script_errors(browser) == []
+
+
+def test_a_failed_job_shows_the_services_message(faulty_wps, fault_proxy, browser):
+    """A job whose WMS answers HTTP 500 ends failed: #message shows the job's own reason as
+    text (no address, no traceback), and no GeoTIFF link appears."""
+    _open(browser, _permalink(faulty_wps, "sample_city", "sobel_x", VIEW))
+    fault_proxy.mode = "http500"
+    try:
+        browser.find_element(By.ID, "run").click()
+        WebDriverWait(browser, RUN_S).until(
+            lambda b: b.find_element(By.ID, "message").text.startswith(
+                ("Refused", "Failed", "Done")))
+    finally:
+        fault_proxy.mode = "pass"
+    text = browser.find_element(By.ID, "message").text
+    assert text.startswith("Failed: ") and "HTTP status 500" in text, text
+    assert "127.0.0.1" not in text and "Traceback" not in text
+    assert not browser.find_elements(By.ID, "download-geotiff")
     assert _script_errors(browser) == []

@@ -91,6 +91,8 @@
     baseLayer = L.tileLayer.wms("wms/" + encodeURIComponent(config.source), {
       layers: layerSelect.value, format: "image/png", transparent: false,
       version: "1.3.0", maxZoom: 24,
+      // 512 px tiles: a quarter of the GetMaps (each holds one of gunicorn's sync workers)
+      tileSize: 512,
     }).addTo(map);
   }
 
