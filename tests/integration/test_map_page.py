@@ -171,10 +171,11 @@ def test_run_from_a_permalink_covers_the_view(wps, browser):
 
 def test_unknown_layer_in_a_permalink_is_said(wps, browser):
     """A permalink naming a layer the service does not offer: #message says so and no
-    other layer is chosen in its place."""
-    _open(browser, _permalink(wps, "no_such_layer", "sobel_x", VIEW))
+    other layer is chosen in its place (an unknown method is said too)."""
+    _open(browser, _permalink(wps, "no_such_layer", "no_such_method", VIEW))
     message = browser.find_element(By.ID, "message").text
     assert "no_such_layer" in message and "not offered" in message
+    assert "no_such_method" in message and "sobel_x" in message  # the default, said
     assert Select(browser.find_element(By.ID, "layer")).all_selected_options == []
     assert "layer=no_such_layer" in browser.current_url
     assert _script_errors(browser) == []
@@ -267,4 +268,28 @@ def test_a_failed_job_shows_the_services_message(faulty_wps, fault_proxy, browse
     assert text.startswith("Failed: ") and "HTTP status 500" in text, text
     assert "127.0.0.1" not in text and "Traceback" not in text
     assert not browser.find_elements(By.ID, "download-geotiff")
+    assert _script_errors(browser) == []
+
+
+def test_the_page_works_behind_a_reverse_proxy_prefix(proxied_wps, browser):
+    """Under a proxy's /geo/ prefix the page's files, base map, jobs and links all go
+    through the proxy (the page uses relative URLs; the service's links follow
+    X-Forwarded-*)."""
+    _, proxy = proxied_wps
+    public = f"http://127.0.0.1:{proxy.port}/geo"
+    _open(browser, f"{public}/?layer=sample_city&method=sobel_y&bbox="
+                   f"{','.join(map(str, VIEW))}")
+    browser.find_element(By.ID, "run").click()
+    link = WebDriverWait(browser, RUN_S).until(
+        lambda b: b.find_elements(By.ID, "download-geotiff")
+        or b.find_element(By.ID, "message").text.startswith(("Failed", "Refused")))
+    assert link, browser.find_element(By.ID, "message").text
+    assert link[0].get_attribute("href").startswith(f"{public}/outputs/")
+    assert browser.find_element(By.CSS_SELECTOR, "img.edges").get_attribute("src") \
+        .startswith(f"{public}/outputs/")
+    tiles = browser.execute_script(
+        "return Array.from(document.querySelectorAll('img.leaflet-tile'))"
+        ".map(function (i) { return i.src; })")
+    assert tiles and all(src.startswith(f"{public}/wms/sample?") for src in tiles)
+    assert browser.current_url.startswith(f"{public}/?")
     assert _script_errors(browser) == []

@@ -130,6 +130,13 @@ def test_root_without_wps_parameters_is_the_page(client):
         _no_secret(response)
 
 
+def test_head_of_root_is_the_page(client):
+    """HEAD / answers as GET / does, without a body."""
+    response = client.head("/")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    assert response.get_data() == b""
+
+
 def test_page_loads_nothing_from_another_host(client):
     """Every script, stylesheet and image of the page is a relative URL of the service; the
     content security policy allows 'self' only."""
