@@ -293,3 +293,23 @@ def test_the_page_works_behind_a_reverse_proxy_prefix(proxied_wps, browser):
     assert tiles and all(src.startswith(f"{public}/wms/sample?") for src in tiles)
     assert browser.current_url.startswith(f"{public}/?")
     assert _script_errors(browser) == []
+
+
+def test_a_run_through_the_nginx_front_on_one_worker(front_wps, browser):
+    """Behind the nginx front of `make run` and the container, with one sync worker that
+    the base map's tiles share with the jobs: the page runs and its links are the front's."""
+    _open(browser, _permalink(front_wps, "sample_city", "prewitt_magnitude", VIEW))
+    browser.find_element(By.ID, "run").click()
+    link = WebDriverWait(browser, RUN_S).until(
+        lambda b: b.find_elements(By.ID, "download-geotiff")
+        or b.find_element(By.ID, "message").text.startswith(("Failed", "Refused")))
+    assert link, browser.find_element(By.ID, "message").text
+    href = link[0].get_attribute("href")
+    assert href.startswith(f"{front_wps.base}/outputs/") and href.endswith(".tif")
+    assert requests.get(href, timeout=30).content[:4] in (b"II*\x00", b"MM\x00*")
+    tiles = WebDriverWait(browser, 30).until(lambda b: b.execute_script(
+        "var t = Array.from(document.querySelectorAll('img.leaflet-tile'));"
+        "return t.length && t.every(function (i) { return i.complete && i.naturalWidth; })"
+        " && t.map(function (i) { return i.src; })"))
+    assert all(src.startswith(f"{front_wps.base}/wms/sample?") for src in tiles)
+    assert _script_errors(browser) == []
