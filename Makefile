@@ -8,9 +8,11 @@ WMS_PORT ?= 8081
 WORKERS ?= 2
 SAMPLE := data/generated/sample_city.tif
 # MapServer + lighttpd serve the sample WMS; nginx is the service's front; gdal-bin and QGIS
-# check outputs in tests; PostgreSQL is the optional shared job store.
+# check outputs in tests; PostgreSQL is the optional shared job store; libjs-leaflet is the
+# map page's library (served from /usr/share/javascript/leaflet), chromium and its driver
+# run the page's browser tests.
 DEBIAN_PACKAGES := python3-venv cgi-mapserver mapserver-bin lighttpd gdal-bin \
-	python3-qgis qgis-providers postgresql curl nginx
+	python3-qgis qgis-providers postgresql curl nginx libjs-leaflet chromium chromium-driver
 
 .DEFAULT_GOAL := help
 .PHONY: help system-deps venv sample run test bench lint clean docker-build qgis-plugin

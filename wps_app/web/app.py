@@ -29,7 +29,7 @@ from wps_app.ogcapi import build as build_ogcapi
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
 from wps_app.task import EdgeTask
-from wps_app.web import auth, logs
+from wps_app.web import auth, logs, page
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
@@ -42,7 +42,8 @@ LOGGER = logging.getLogger(__name__)
 
 
 class EdgeApp:
-    """Routes requests: /wps (and /) to PyWPS, /outputs/<job>/<file>, /health."""
+    """Routes requests: /wps (and / with WPS parameters, or POST) to PyWPS, / to the map
+    page, /static/, /wms/<source> (the page's base map), /outputs/<job>/<file>, /health."""
 
     def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper,
                  ogcapi=None) -> None:
@@ -160,6 +161,9 @@ class EdgeApp:
 
     def _route(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
+        if page.wants_page(environ):  # `/` without WPS parameters: the map page
+            response = page.page_response(self.settings, self.runtime.catalogs)
+            return response(environ, start_response)
         if path in ("/", "/wps", "/wps/"):
             if environ.get("REQUEST_METHOD") == "POST":
                 try:
@@ -184,11 +188,30 @@ class EdgeApp:
                 response = serve_output(environ, self.settings.output_path, relative)
             except NotFound as exc:
                 response = exc.get_response(environ)
+        elif path.startswith("/static/") and request.method in ("GET", "HEAD"):
+            response = self._static(environ, path[len("/static/"):])
+        elif path.startswith("/wms/") and path.count("/") == 2:
+            response = page.wms_response(environ, self.settings, self.runtime.catalogs,
+                                         path[len("/wms/"):])
         elif path in ("/health", "/health/upstream"):
             response = self._health(upstream=path == "/health/upstream")
         else:
             response = NotFound().get_response(environ)
         return response(environ, start_response)
+
+
+    @staticmethod
+    def _static(environ: dict, relative: str) -> Response:
+        """/static/leaflet/... (Debian's libjs-leaflet) and /static/page/... (the page's
+        own files); NotFound for anything else."""
+        folder, _, rest = relative.partition("/")
+        roots = {"leaflet": page.LEAFLET_DIR, "page": page.STATIC_DIR}
+        try:
+            if folder not in roots:
+                raise NotFound()
+            return page.static_response(environ, roots[folder], rest)
+        except NotFound as exc:
+            return exc.get_response(environ)
 
 
 def _iso(seconds: float | None) -> str | None:
