@@ -86,7 +86,8 @@ class Upstream(http.server.ThreadingHTTPServer):
 @pytest.fixture
 def upstream():
     server = Upstream()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()
