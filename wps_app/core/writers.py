@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import tempfile
 import time
 import uuid
 import zlib
@@ -420,6 +421,20 @@ def write_png(
     with PngWriter(path, raster.grid, method, stretch, zlevel) as writer:
         writer.write(0, raster.data)
     return writer.finish()
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` so that readers see the old file or the new one,
+    never a mix: a temporary file in the same folder, then one rename (mode 0644)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def publish(files: list[Path], output_root: Path, job_id: str) -> Path:

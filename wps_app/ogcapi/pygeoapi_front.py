@@ -41,6 +41,7 @@ from pygeoapi.process.manager.base import BaseManager, get_manager
 from pygeoapi.util import JobStatus
 
 from wps_app.core.errors import EdgeServiceError
+from wps_app.core.writers import write_text_atomically
 from wps_app.ogcapi import description
 from wps_app.settings import Settings
 from wps_app.task import PROCESS_ID, EdgeTask
@@ -204,23 +205,13 @@ def generate(task: EdgeTask, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     config = pygeoapi_config(task.runtime.settings)
     config_path = folder / CONFIG_NAME
-    _replace(config_path, yaml.safe_dump(config, sort_keys=False))
+    # every gunicorn worker generates the files at start-up: none may read another's
+    # half-written copy
+    write_text_atomically(config_path, yaml.safe_dump(config, sort_keys=False))
     oas = openapi_document(load_config(config_path, task), task)
     openapi_path = folder / OPENAPI_NAME
-    _replace(openapi_path, json.dumps(oas))
+    write_text_atomically(openapi_path, json.dumps(oas))
     return config_path, openapi_path
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to `path` in one rename: every gunicorn worker generates the files at
-    start-up, and none may read another's half-written copy."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def load_config(path: Path, task: EdgeTask) -> dict:

@@ -11,9 +11,7 @@ configured ones.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +21,7 @@ from urllib.parse import urlencode, urljoin
 import pywps.configuration as pywps_config
 from lxml import etree
 
+from wps_app.core.writers import write_text_atomically
 from wps_app.jobs import Job
 from wps_app.wps.responses import shared_environment
 
@@ -92,19 +91,6 @@ def failed_status_document(job: Job, process, previous: bytes | None = None) -> 
         process=process, status=status, **values)
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write `text` to `path` so that readers see the old file or the new, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def publish_failures(jobs: Iterable[Job], processes: Mapping[str, object],
                      status_dir: Path) -> None:
     """Rewrite the status document of each failed WPS job and remove its work folder.
@@ -127,7 +113,8 @@ def publish_failures(jobs: Iterable[Job], processes: Mapping[str, object],
         except OSError:
             previous = None
         status_dir.mkdir(parents=True, exist_ok=True)
-        _replace(path, failed_status_document(job, processes.get(job.process_id), previous))
+        document = failed_status_document(job, processes.get(job.process_id), previous)
+        write_text_atomically(path, document)
         if job.workdir:  # on another host this is a no-op; the cleanup command gets it there
             shutil.rmtree(job.workdir, ignore_errors=True)
         LOGGER.info("job %s: status document rewritten as failed", job.job_id)

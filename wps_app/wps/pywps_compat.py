@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from pywps.inout.storage.file import FileStorage
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
+from wps_app.core.writers import write_text_atomically
 from wps_app.jobs import Heartbeat, Job, JobStore, Limits, QueueFull
 from wps_app.wps import public_urls, responses
 from wps_app.wps.job_status import BINDING, publish_failures
@@ -241,16 +241,7 @@ def _shared_environment_factory(**_kwargs):
 def _atomic_write(self: FileStorage, data, destination, data_format=None) -> str:
     """FileStorage.write, but readers see the old or the new document, never a mix."""
     os.makedirs(self.target, exist_ok=True)
-    final = os.path.join(self.target, destination)
-    fd, tmp = tempfile.mkstemp(prefix=".status-", dir=os.path.dirname(final))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomically(Path(self.target) / destination, data)
     return self.url(destination)
 
 
