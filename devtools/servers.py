@@ -61,17 +61,22 @@ class WpsServer:
         stop_group(self.process)
 
 
+APP = "wps_app.app:application"
+
+
 def start_wps(directory: Path, wms_url: str, workers: int = 2,
-              overrides: Overrides | None = None, env: dict[str, str] | None = None
-              ) -> WpsServer:
-    """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
+              overrides: Overrides | None = None, env: dict[str, str] | None = None,
+              app: str = APP) -> WpsServer:
+    """Start gunicorn serving `app` (a WSGI callable's module:name, the service's own by
+    default; a test may wrap it) on a free loopback port and wait until GetCapabilities
+    answers."""
     port = free_port()
     config = write_config(directory, port, wms_url, overrides)
     environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
     log = open(directory / "gunicorn.log", "ab")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "wps_app.app:application",
+            sys.executable, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--timeout", "120",

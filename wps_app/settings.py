@@ -122,6 +122,32 @@ def _http_url(value: str, key: str) -> str:
 
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # an RFC 9110 token
+# set by the HTTP client itself: configuring them would break or smuggle requests
+_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection",
+                               "keep-alive", "upgrade", "te", "trailer", "expect",
+                               "proxy-connection"})
+
+
+def parse_headers(text: str, key: str) -> tuple[tuple[str, str], ...]:
+    """`Name: value` lines (blank lines skipped) as (name, value) pairs. Refuses names that
+    are not HTTP tokens or that the client sets itself, and values with control
+    characters. The error names the line number, never the value (it may be a key)."""
+    headers = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.match(name):
+            raise ValueError(f"{key} line {number}: expected 'Name: value'")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"{key} line {number}: {name} is set by the HTTP client")
+        if not value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"{key} line {number}: the value is empty or has control "
+                             "characters")
+        headers.append((name, value))
+    return tuple(headers)
 
 
 @dataclass(frozen=True)
@@ -136,6 +162,11 @@ class WmsServer:
     timeout_s: float = 10.0
     retries: int = 2
     block_px: int = 1024
+    # sent with every request to this server and never to another (core.relay)
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def __repr__(self) -> str:  # the URL and headers may carry a key
+        return f"WmsServer(name={self.name!r}, version={self.version!r})"
 
 
 def _wms_server(cfg: configparser.ConfigParser, section: str, name: str,
@@ -155,6 +186,8 @@ def _wms_server(cfg: configparser.ConfigParser, section: str, name: str,
         timeout_s=float(get("timeout", base.timeout_s)),
         retries=int(get("retries", base.retries)),
         block_px=int(get("block_px", base.block_px)),
+        headers=(parse_headers(cfg.get(section, "headers"), f"[{section}] headers")
+                 if cfg.has_option(section, "headers") else ()),  # not inherited, as url
     )
 
 
@@ -225,6 +258,12 @@ class Settings:
         raise KeyError(name)
 
     @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Configured values that must never be written anywhere (the WMS headers' values,
+        keys as a rule), for the logs' masking."""
+        return tuple(value for server in self.wms_servers for _, value in server.headers)
+
+    @property
     def source_names(self) -> tuple[str, ...]:
         """The configured WMS sources' names, the default one first."""
         return tuple(server.name for server in self.wms_servers)
@@ -234,7 +273,7 @@ class Settings:
         not configured."""
         server = self.wms_server(name)
         return WmsSource(server.url, server.version, server.timeout_s, server.retries,
-                         max_block_px=server.block_px)
+                         max_block_px=server.block_px, headers=server.headers)
 
     def limits(self) -> Limits:
         """What a request may ask for (pixels, EPSG:4326 degrees), for build_request."""

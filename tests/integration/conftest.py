@@ -6,11 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from keyed import start_keyed_wps as start_wps
 
 from devtools import embedded_wms
-from devtools.servers import start_wps
 
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def key_recorder(tmp_path_factory):
+    """Every server of the session reads its WMS with keyed.KEY in the URL and a header, and
+    records its responses (tests/support/keyed.py). After the last test: the key is in no
+    response (status, headers, body) and in no file any server wrote (outputs, status
+    documents, work folders, logs, SQLite job stores), its own configuration file aside."""
+    import keyed
+
+    keyed.RECORD_DIR = tmp_path_factory.mktemp("responses")
+    yield
+    if not keyed.STARTED:
+        return
+    recorded = list(keyed.RECORD_DIR.glob("responses-*.bin"))
+    assert recorded, "the servers recorded no response"
+    leaks = keyed.files_holding_key([keyed.RECORD_DIR, *(s.directory for s in keyed.STARTED)],
+                                    skip={s.config for s in keyed.STARTED})
+    assert not leaks, f"the WMS key reached: {[str(p) for p in leaks]}"
 
 
 @pytest.fixture(scope="session")
@@ -99,11 +118,15 @@ def slow_wps(slow_proxy, tmp_path_factory):
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server (Debian's), run as its own user, on a free loopback port."""
+    import keyed
     from postgres import start_postgres
 
     server = start_postgres()
     yield server
-    server.stop()
+    try:  # the shared job store is one more place the WMS key must never reach
+        assert keyed.KEY.encode() not in server.dump(), "the WMS key is in the job store"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

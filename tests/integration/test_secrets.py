@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 import requests
 from jobs import submit, wait_for_end
+from keyed import start_keyed_wps as start_wps
 from waiting import wait_until
 from wpsclient import document_output, execute_body, literal, raw_output
-
-from devtools.servers import start_wps
 
 SECRET = "SECRET123KEY"
 POINT = [literal("lat", 45.5541), literal("lon", -73.4936), literal("width", 64),

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 import requests
+from keyed import start_keyed_wps as start_wps
 from lxml import etree
 from waiting import wait_until
 from wpsclient import NS, exception_of, execute_body, get, literal, post, raw_output
-
-from devtools.servers import start_wps
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,14 @@ def test_job_ids_and_output_folders_are_uuid4(wps):
     job = status.get("statusLocation").rsplit("/", 1)[1].removesuffix(".xml")
     ids = [uuid.UUID(value) for value in (*folders, job)]
     assert [i.version for i in ids] == [4, 4, 4] and len(set(ids)) == 3
+
+
+@pytest.mark.parametrize("path", ["/lighttpd.conf", "/mapserver.conf", "/lighttpd-error.log",
+                                  "/mapserv.sock", "/../lighttpd.conf", "/%2e%2e/lighttpd.conf"])
+def test_the_embedded_wms_serves_none_of_its_own_files(wms_server, path):
+    """Its configuration and logs exist in its run folder, and none is served over HTTP."""
+    assert (wms_server.rundir / "lighttpd.conf").exists()
+    assert (wms_server.rundir / "mapserver.conf").exists()
+    answer = requests.get(f"http://127.0.0.1:{wms_server.port}{path}", timeout=10)
+    assert answer.status_code in (400, 403, 404)
+    assert b"fastcgi" not in answer.content.lower() and b"MS_MAPFILE" not in answer.content

@@ -14,7 +14,49 @@ import socket
 import threading
 
 MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky",
-         "hang_all")
+         "hang_all", "redirect_home", "redirect_away", "redirect_away_all")
+MOVED = b"/moved"  # "redirect_home" sends GetMaps here, on this proxy, which then passes
+
+
+class Sink:
+    """A loopback HTTP server on its own port that records every request's head and answers
+    404: the "other host" a redirecting proxy points at."""
+
+    def __init__(self) -> None:
+        self.heads: list[bytes] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._server.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            with client:
+                client.settimeout(5)
+                head = b""
+                try:
+                    while b"\r\n\r\n" not in head and (chunk := client.recv(65536)):
+                        head += chunk
+                    self.heads.append(head)
+                    client.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                   b"Connection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._server.close()
 
 
 class FaultProxy:
@@ -32,6 +74,8 @@ class FaultProxy:
         self.flaky_failures = 2  # "flaky": this many GetMaps answer 503, then all pass
         self.getmaps = 0
         self.requests = 0  # every request, GetCapabilities included
+        self.heads: list[bytes] = []  # the last 500 requests' heads (request line, headers)
+        self.sink = Sink()  # where the "redirect_away" modes send clients
         # bound to a port the kernel picks, not one found free and bound later (a race)
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
@@ -83,6 +127,7 @@ class FaultProxy:
         self._stop.set()
         self._thread.join(timeout=5)
         self._server.close()
+        self.sink.close()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -92,6 +137,13 @@ class FaultProxy:
                 continue
             threading.Thread(target=self._handle, args=(client,), daemon=True).start()
 
+    def _redirect(self, client: socket.socket, request: bytes, base: bytes) -> None:
+        target = request.split(b" ", 2)[1]
+        if target.startswith(b"http"):
+            target = b"/" + target.split(b"/", 3)[-1]
+        client.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + base + target
+                       + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
     def _handle(self, client: socket.socket) -> None:
         with client:
             request = b""
@@ -100,9 +152,23 @@ class FaultProxy:
                 if not chunk:
                     return
                 request += chunk
-            is_getmap = b"getmap" in request.split(b"\r\n", 1)[0].lower()
+            request_line = request.split(b"\r\n", 1)[0]
+            is_getmap = b"getmap" in request_line.lower()
+            moved = request_line.split(b" ")[1].startswith(MOVED)
             with self._changed:
                 self.requests += 1
+                self.heads = [*self.heads[-499:], request.partition(b"\r\n\r\n")[0]]
+            mode = self.mode
+            if (mode == "redirect_away_all" or is_getmap and mode == "redirect_away"):
+                self._redirect(client, request, self.sink.url.encode())
+                return
+            if is_getmap and mode == "redirect_home" and not moved:
+                self._redirect(client, request,
+                               f"http://127.0.0.1:{self.port}".encode() + MOVED)
+                return
+            if moved:  # back to the path MapServer serves
+                method, target, rest = request.split(b" ", 2)
+                request = b" ".join([method, target[len(MOVED):], rest])
             if self.mode == "hang_all":  # any request, GetCapabilities too: never answered
                 self._hold_getmap("hang_all")
                 return

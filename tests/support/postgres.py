@@ -36,6 +36,12 @@ class Postgres:
     def url(self) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/wps"
 
+    def dump(self) -> bytes:
+        """Every row of the `wps` database, as pg_dump writes it."""
+        return subprocess.run([_bin("pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                               "postgres", "--data-only", "wps"], check=True,
+                              capture_output=True).stdout
+
     def stop(self) -> None:
         subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(self.directory / "data"),
                                   "-m", "immediate", "stop"]), capture_output=True)

@@ -34,6 +34,7 @@ from wps_app.core.errors import (
     WmsUnavailable,
 )
 from wps_app.core.redact import redact
+from wps_app.core.relay import relayed_url
 from wps_app.core.types import CRS_EPSG4326, BBox, Raster
 
 LOGGER = logging.getLogger(__name__)
@@ -55,6 +56,20 @@ class WmsSource:
     retries: int = 2
     max_block_px: int = MAX_BLOCK_PX
     max_connections: int = 2
+    # HTTP headers every request carries (a key): sent through core.relay, never by GDAL
+    # or OWSLib themselves, so a redirect to another host never carries them
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def request_url(self) -> str:
+        """The URL GDAL and OWSLib ask: the configured one, or its relay when headers are
+        configured."""
+        if not self.headers:
+            return self.url
+        return relayed_url(self.url, self.headers, self.timeout_s)
+
+    def __repr__(self) -> str:  # the URL and headers may carry a key: keep them out of logs
+        return f"WmsSource(version={self.version!r}, headers={len(self.headers)})"
 
 
 def _server_url(url: str) -> str:
@@ -80,7 +95,7 @@ def gdal_wms_xml(
     root = ET.Element("GDAL_WMS")
     service = ET.SubElement(root, "Service", name="WMS")
     ET.SubElement(service, "Version").text = source.version
-    ET.SubElement(service, "ServerUrl").text = _server_url(source.url)
+    ET.SubElement(service, "ServerUrl").text = _server_url(source.request_url)
     if source.version == "1.3.0":
         ET.SubElement(service, "CRS").text = CRS_EPSG4326
         # GDAL does not swap axes itself for EPSG:4326 under 1.3.0 (lat, lon order).
@@ -154,7 +169,7 @@ def classify_gdal_error(message: str) -> WmsError:
     status = _HTTP_STATUS.search(text)
     if status and status.group(1) == "0" or "connect" in text.lower():
         return WmsUnavailable("the WMS is not reachable (connection failed)", detail=detail)
-    if status:
+    if status and not status.group(1).startswith("2"):
         return WmsBadResponse(f"the WMS answered with HTTP status {status.group(1)}",
                               http_status=int(status.group(1)), detail=detail)
     return WmsBadResponse("the WMS did not return a usable image", detail=detail)
@@ -458,7 +473,8 @@ def _capabilities_document(source: WmsSource):
     from owslib.wms import WebMapService  # slow import, only needed here
 
     try:
-        service = WebMapService(source.url, version=source.version, timeout=source.timeout_s)
+        service = WebMapService(source.request_url, version=source.version,
+                                timeout=source.timeout_s)
     except Exception as exc:  # owslib raises requests, lxml and ServiceException errors
         text = str(exc)
         detail = redact(text, keep_hosts=True)[:300]

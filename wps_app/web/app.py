@@ -254,7 +254,7 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
     settings.work_path.mkdir(parents=True, exist_ok=True)
     if settings.database.startswith("sqlite:///"):
         Path(settings.database[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    logs.configure()
+    logs.configure(secrets=settings.secret_values)
     store = JobStore.from_url(settings.database, lease_s=settings.lease_s,
                               max_runtime_s=settings.max_runtime_s)
     store.migrate()

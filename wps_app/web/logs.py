@@ -33,11 +33,20 @@ def escape(text: str) -> str:
 class EscapingFormatter(logging.Formatter):
     """A Formatter that escapes control characters in the message itself, and masks
     credentials in any URL or query string a message names (GDAL's errors, relayed by
-    rasterio, name the WMS URL it fetched, key included): hosts stay, for operators."""
+    rasterio, name the WMS URL it fetched, key included) and every configured secret
+    (`secrets`: the WMS headers' values): hosts stay, for operators."""
+
+    def __init__(self, fmt: str = FORMAT, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(fmt)
+        self.secrets = secrets
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
-        record.message = escape(redact(record.message, keep_hosts=True))
+        record.message = escape(redact(record.message, self.secrets, keep_hosts=True))
         return super().formatMessage(record)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        # a traceback's last line repeats the exception's text (a URL, a header value)
+        return redact(super().formatException(ei), self.secrets, keep_hosts=True)
 
 
 class ClientErrorFilter(logging.Filter):
@@ -47,15 +56,17 @@ class ClientErrorFilter(logging.Filter):
         return not _CLIENT_EXCEPTION.match(str(record.msg))
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Root handler with the escaping formatter (gunicorn sends stderr to its error log);
-    PyWPS's logger without client-error records. Idempotent."""
+def configure(level: int = logging.INFO, secrets: tuple[str, ...] = ()) -> None:
+    """Root handler with the escaping formatter masking `secrets` (gunicorn sends stderr to
+    its error log); PyWPS's logger without client-error records. Idempotent."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=level, format=FORMAT)
     for handler in root.handlers:
         if not isinstance(handler.formatter, EscapingFormatter):
-            handler.setFormatter(EscapingFormatter(FORMAT))
+            handler.setFormatter(EscapingFormatter(FORMAT, secrets))
+        else:
+            handler.formatter.secrets = secrets
     pywps_logger = logging.getLogger("PYWPS")
     if not any(isinstance(f, ClientErrorFilter) for f in pywps_logger.filters):
         pywps_logger.addFilter(ClientErrorFilter())

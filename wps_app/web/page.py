@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
 from wps_app.core.redact import redact
+from wps_app.core.relay import RedirectRefused, fetch_within_origin, with_query
 from wps_app.core.wms import LayerCatalog
 from wps_app.settings import Settings
 
@@ -162,20 +163,25 @@ def wms_response(environ: dict, settings: Settings, catalogs: Mapping[str, Layer
                                catalog.cached() if catalog is not None else {})
     except Refused as exc:
         return _plain(str(exc), 400)
-    url = server.url + ("&" if "?" in server.url else "?") + urlencode(params)
+    url = with_query(server.url, urlencode(params))
     try:
-        upstream = requests.get(url, timeout=server.timeout_s)
+        # configured headers go to the configured origin only (core.relay)
+        upstream = fetch_within_origin(url, server.headers, server.timeout_s)
+    except RedirectRefused as exc:
+        LOGGER.warning("base map GetMap: %s; not followed", exc)
+        return _plain("the WMS could not draw this map", 502)
     except requests.Timeout:
         return _plain("the WMS did not answer in time", 504)
     except requests.RequestException as exc:
         LOGGER.warning("base map GetMap failed: %s", redact(str(exc), keep_hosts=True))
         return _plain("the WMS is not reachable", 502)
-    content_type = upstream.headers.get("Content-Type", "")
-    if upstream.status_code != 200 or not content_type.startswith("image/"):
-        # a ServiceException may echo the request (the key): none of its text is passed on
-        LOGGER.warning("base map GetMap: upstream answered %s %s", upstream.status_code,
-                       content_type[:60])
-        return _plain("the WMS could not draw this map", 502)
-    response = Response(upstream.content, content_type=content_type)
+    with upstream:
+        content_type = upstream.headers.get("Content-Type", "")
+        if upstream.status_code != 200 or not content_type.startswith("image/"):
+            # a ServiceException may echo the request (the key): none of its text is passed
+            LOGGER.warning("base map GetMap: upstream answered %s %s", upstream.status_code,
+                           content_type[:60])
+            return _plain("the WMS could not draw this map", 502)
+        response = Response(upstream.content, content_type=content_type)
     response.cache_control.max_age = 60
     return response
