@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("pass", "delay", "hold", "http500", "not_image", "truncated", "wrong_size", "flaky",
          "hang_all", "redirect_home", "redirect_away", "redirect_away_all")
@@ -24,39 +25,30 @@ class Sink:
 
     def __init__(self) -> None:
         self.heads: list[bytes] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        self._server.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                sink.heads.append(f"{self.requestline}\r\n{self.headers}".encode())
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            with client:
-                client.settimeout(5)
-                head = b""
-                try:
-                    while b"\r\n\r\n" not in head and (chunk := client.recv(65536)):
-                        head += chunk
-                    self.heads.append(head)
-                    client.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-                                   b"Connection: close\r\n\r\n")
-                except OSError:
-                    pass
-
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._server.close()
+        self._server.shutdown()
+        self._server.server_close()
 
 
 class FaultProxy:
