@@ -50,6 +50,7 @@ class Heartbeat:
         self._deadline = monotonic() + store.max_runtime_s
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self.attempt: int | None = None  # the runner's attempt (JobStore.start), once started
 
     def beat(self) -> float | None:
         """One step: end an overdue job, else renew the lease.
@@ -66,12 +67,13 @@ class Heartbeat:
             self._on_overrun(overrun_message(self.store.max_runtime_s))
             return None
         try:
-            alive = self.store.heartbeat(self.job_id)
+            alive = self.store.heartbeat(self.job_id, self.attempt)
         except Exception:  # the database may come back before the lease expires
             LOGGER.exception("job %s: lease not renewed", self.job_id)
             alive = True
         if not alive:
-            LOGGER.warning("job %s was ended elsewhere; its runner stops", self.job_id)
+            LOGGER.warning("job %s was ended elsewhere (or rerun); its runner stops",
+                           self.job_id)
             self._on_lost()
             return None
         return min(self.interval_s, remaining_s)
@@ -81,8 +83,10 @@ class Heartbeat:
         while delay is not None and not self._stopped.wait(max(delay, 0.0)):
             delay = self.beat()
 
-    def start(self) -> None:
-        """Start the heartbeat thread (call in the process that runs the job)."""
+    def start(self, attempt: int | None = None) -> None:
+        """Start the heartbeat thread (call in the process that runs the job), renewing
+        the lease of `attempt` (JobStore.start's number) only."""
+        self.attempt = attempt
         self._thread = threading.Thread(target=self._run, name=f"lease-{self.job_id}",
                                         daemon=True)
         self._thread.start()
