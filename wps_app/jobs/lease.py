@@ -21,6 +21,25 @@ from wps_app.jobs.store import JobStore
 LOGGER = logging.getLogger(__name__)
 
 
+class JobAbandoned(BaseException):  # noqa: N818 - not an error: the run just stops
+    """Raised in a runner's own thread when its job was ended elsewhere or taken over by a
+    newer attempt, where the runner may not end its process (a Dask worker runs other
+    tasks). A BaseException, so that no `except Exception` of the run (PyWPS's included)
+    turns it into a failure of a job that is no longer this runner's."""
+
+
+def stop_runner(job_thread: threading.Thread) -> Callable[[int], None]:
+    """The `exit_` of a runner inside a shared process: in the job's thread, raise
+    JobAbandoned; in the heartbeat thread, nothing (the heartbeat stops, and the job's
+    thread finds the job gone at its next store write)."""
+
+    def stop(code: int) -> None:
+        if threading.current_thread() is job_thread:
+            raise JobAbandoned(code)
+
+    return stop
+
+
 class Heartbeat:
     """Keeps job `job_id`'s lease alive and enforces its maximum run time.
 
