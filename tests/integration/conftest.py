@@ -99,7 +99,7 @@ def slow_wps(slow_proxy, tmp_path_factory):
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server (Debian's), run as its own user, on a free loopback port."""
-    from postgres import start_postgres
+    from devtools.postgres import start_postgres
 
     server = start_postgres()
     yield server

@@ -72,3 +72,9 @@ def run_job(binding: str, job_id: str, context: dict) -> str:
             raise ValueError(f"unknown binding {binding!r}")
     ended = app.runtime.jobs.get(job_id)
     return "unknown" if ended is None else ended.status
+
+
+def dask_setup(worker) -> None:
+    """`dask worker --preload wps_app.cluster.worker_run`: build the service as the worker
+    starts, so its WMS layer lists are being read before the first job arrives."""
+    services()
