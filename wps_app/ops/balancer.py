@@ -14,8 +14,8 @@ from pathlib import Path
 from wps_app.ops.processes import stop_group
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg.in"
-_ADDRESS = re.compile(r"^[A-Za-z0-9.:\[\]-]+:\d{1,5}$")
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_ADDRESS = re.compile(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}")
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,11 @@ class BalancerOptions:
 def render(options: BalancerOptions) -> str:
     """The HAProxy configuration for `options` (values are ours, checked, never a
     client's)."""
-    if not _ADDRESS.match(options.listen):
+    if not _ADDRESS.fullmatch(options.listen):
         raise ValueError(f"not an address: {options.listen!r}")
     lines = []
     for name, address in options.servers:
-        if not _NAME.match(name) or not _ADDRESS.match(address):
+        if not _NAME.fullmatch(name) or not _ADDRESS.fullmatch(address):
             raise ValueError(f"bad server {name!r} {address!r}")
         lines.append(f"    server {name} {address} check")
     rundir = str(options.rundir)
@@ -62,3 +62,38 @@ def start(options: BalancerOptions) -> subprocess.Popen:
 def stop(process: subprocess.Popen, timeout_s: float = 10.0) -> None:
     """Stop HAProxy (SIGTERM: immediate stop; SIGUSR1 would be its soft stop)."""
     stop_group(process, timeout_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m wps_app.ops.balancer --listen 0.0.0.0:5000 --server NAME=HOST:PORT ...
+    (the container's HAProxy, docker-compose.yml profile `cluster`); stops on SIGTERM."""
+    import argparse
+    import signal
+    import sys
+    import threading
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--listen", default="127.0.0.1:5000")
+    parser.add_argument("--server", action="append", default=[],
+                        help="NAME=HOST:PORT of an instance's front (repeat)")
+    parser.add_argument("--rundir", type=Path, default=Path("var") / "haproxy")
+    args = parser.parse_args(argv)
+    servers = tuple(tuple(item.split("=", 1)) for item in args.server)
+    if not servers or any(len(server) != 2 for server in servers):
+        parser.error("give each instance as --server NAME=HOST:PORT")
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    process = start(BalancerOptions(args.listen, servers, args.rundir.resolve()))
+    try:
+        while not stopping.wait(1.0):
+            if process.poll() is not None:
+                print("haproxy exited", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        stop(process)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
