@@ -122,14 +122,19 @@ class Cluster:
 
 
 def write_config(path: Path, port: int, shared: Path, database: str, scheduler: str,
-                 wms_url: str, overrides: Overrides | None = None) -> Path:
-    """The one configuration file of every instance and worker."""
+                 wms_url: str, worker_threads: int, overrides: Overrides | None = None
+                 ) -> Path:
+    """The one configuration file of every instance and worker. As many jobs are admitted
+    to run as the workers have threads: an admitted job's lease runs from admission, so
+    one left waiting in Dask's queue longer than lease_s would be failed; the others wait
+    in the store's queue, which has no lease."""
     config = configparser.ConfigParser(interpolation=None)
     config.read_dict({
         "server": {"url": f"http://127.0.0.1:{port}/wps",
                    "outputurl": f"http://127.0.0.1:{port}/outputs/",
                    "outputpath": str(shared / "outputs"), "workdir": str(shared / "work"),
-                   "trusted_proxies": "127.0.0.1", "expose_pid": "true"},
+                   "trusted_proxies": "127.0.0.1", "expose_pid": "true",
+                   "parallelprocesses": str(worker_threads)},
         "logging": {"database": database},
         "processing": {"mode": "dask", "dask_scheduler": scheduler},
         "wms": {"url": wms_url},
@@ -176,7 +181,8 @@ def start_cluster(rundir: Path, *, port: int | None = None, instances: int = 2,
     postgres = start_postgres()
     scheduler_address = f"tcp://127.0.0.1:{free_port()}"
     config = write_config(rundir / "pywps-cluster.cfg", port, shared, postgres.url,
-                          scheduler_address, wms_url, overrides)
+                          scheduler_address, wms_url, workers * dask_procs.WORKER_THREADS,
+                          overrides)
     env = {"PYWPS_CFG": str(config)}
     cluster = Cluster(rundir, port, config, postgres, scheduler_address,
                       dask_procs.start_scheduler(int(scheduler_address.rsplit(":", 1)[1]),

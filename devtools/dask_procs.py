@@ -18,6 +18,7 @@ from pathlib import Path
 from wps_app.settings import REPO_ROOT
 
 ALLOWED_FAILURES = 1
+WORKER_THREADS = 1  # jobs a worker runs at once (each job's read already uses 2 threads)
 DASK_ENVIRONMENT = {
     "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(ALLOWED_FAILURES),
 }
@@ -42,7 +43,7 @@ def start_scheduler(port: int, rundir: Path, env: dict[str, str] | None = None
         start_new_session=True)
 
 
-def start_worker(scheduler: str, name: str, rundir: Path, threads: int = 1,
+def start_worker(scheduler: str, name: str, rundir: Path, threads: int = WORKER_THREADS,
                  env: dict[str, str] | None = None) -> subprocess.Popen:
     """`dask worker` (a nanny and its worker process) named `name`, in its own session."""
     rundir.mkdir(parents=True, exist_ok=True)

@@ -74,10 +74,11 @@ class JobRun:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _remove_outputs_if_dismissed(self) -> None:
-        """A dismissed job's outputs go; a job failed elsewhere or rerun keeps its folder
-        (a newer attempt publishes into it)."""
+        """The outputs of a job dismissed, or failed while this attempt ran it, go; a job
+        a newer attempt took over keeps its folder (that attempt publishes into it)."""
         job = self.store.get(self.job_id)
-        if job is not None and job.status == "dismissed":
+        if job is not None and (job.status == "dismissed" or (
+                job.status == "failed" and job.attempt == self.attempt)):
             remove_outputs(self.task, self.job_id)
 
     def _lost(self) -> None:
