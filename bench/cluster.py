@@ -32,8 +32,8 @@ STEP_DEG = 0.00003
 
 
 def _execute(url: str, index: int) -> float:
-    lat = CENTRE_LAT + (index % 40) * STEP_DEG
-    lon = CENTRE_LON + (index // 40) * STEP_DEG
+    lat = CENTRE_LAT + (index % 40) * STEP_DEG  # a 40 x 40 grid inside the sample raster
+    lon = CENTRE_LON + (index // 40 % 40) * STEP_DEG
     started = time.perf_counter()
     answer = requests.get(url, params={
         "service": "WPS", "version": "1.0.0", "request": "Execute",
@@ -53,7 +53,7 @@ def measure(instances: int, requests_n: int, in_flight: int, first: int) -> floa
         try:
             with ThreadPoolExecutor(in_flight) as pool:
                 list(pool.map(lambda i: _execute(cluster.url, i),
-                              range(first + 10_000, first + 10_000 + 2 * in_flight)))
+                              range(1500, 1500 + 2 * in_flight)))
                 started = time.perf_counter()
                 list(pool.map(lambda i: _execute(cluster.url, i),
                               range(first, first + requests_n)))
