@@ -6,7 +6,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 python3-venv curl ca-certificates \
-      cgi-mapserver mapserver-bin lighttpd nginx libjs-leaflet \
+      cgi-mapserver mapserver-bin lighttpd nginx haproxy libjs-leaflet \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --create-home --home-dir /home/wps wps

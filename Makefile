@@ -6,19 +6,25 @@ PY := $(VENV)/bin/python
 WPS_PORT ?= 5000
 WMS_PORT ?= 8081
 WORKERS ?= 2
+# make cluster: API instances behind HAProxy, and Dask workers for the async jobs
+INSTANCES ?= 2
+DASK_WORKERS ?= 2
 SAMPLE := data/generated/sample_city.tif
 # MapServer + lighttpd serve the sample WMS; nginx is the service's front; gdal-bin and QGIS
 # check outputs in tests; PostgreSQL is the optional shared job store; libjs-leaflet is the
 # map page's library (served from /usr/share/javascript/leaflet), chromium and its driver
-# run the page's browser tests.
+# run the page's browser tests; HAProxy balances over the instances of `make cluster`.
 DEBIAN_PACKAGES := python3-venv cgi-mapserver mapserver-bin lighttpd gdal-bin \
-	python3-qgis qgis-providers postgresql curl nginx libjs-leaflet chromium chromium-driver
+	python3-qgis qgis-providers postgresql curl nginx libjs-leaflet chromium chromium-driver \
+	haproxy
 
 .DEFAULT_GOAL := help
-.PHONY: help system-deps venv sample run test bench lint clean docker-build qgis-plugin
+.PHONY: help system-deps venv sample run cluster test bench lint clean docker-build qgis-plugin
 
 help:
 	@echo "make run           install what is missing, start the sample WMS and the WPS"
+	@echo "make cluster       HAProxy, INSTANCES instances, PostgreSQL, a Dask scheduler and"
+	@echo "                   DASK_WORKERS workers on one host (WPS_WMS_URL: another WMS)"
 	@echo "make test          install what is missing, run the whole test suite"
 	@echo "make bench         run the benchmarks in bench/"
 	@echo "make lint          ruff check"
@@ -52,6 +58,11 @@ sample: $(SAMPLE)
 
 run: system-deps venv sample
 	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)
+
+# the scaled-out topology on loopback (README "Deployment"); Ctrl-C stops all of it
+cluster: system-deps venv sample
+	$(PY) -m devtools.cluster --port $(WPS_PORT) --instances $(INSTANCES) \
+		--workers $(DASK_WORKERS) --gunicorn-workers $(WORKERS)
 
 # The unit layer (in-process, no servers) must cover the raster core; then the servers.
 test: system-deps venv sample

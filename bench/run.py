@@ -22,9 +22,14 @@ import pywps
 import rasterio
 import scipy
 
-from bench import core, e2e, large, load, overhead, stages
+from bench import cluster, core, e2e, large, load, overhead, stages
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+CLUSTER_NOTE = (
+    "`make cluster`'s topology, a fresh cluster per configuration, each instance one "
+    "gunicorn sync worker. On one host with 2 cores, MapServer, both instances, nginx, "
+    "HAProxy and the load generator share the cores: the ratio shows that HAProxy spreads "
+    "the load and costs little, not how far hosts scale.\n\n")
 
 
 def captured(function, *args) -> str:
@@ -63,6 +68,8 @@ def main() -> int:
         ("(e) The filter's share of end-to-end time at every size; the largest request's "
          "memory", captured(large.main, [])),
         ("Load: 500 Executes, 8 in flight", captured(load.main, [])),
+        ("Scale-out: throughput through HAProxy with 1 and 2 instances",
+         CLUSTER_NOTE + captured(cluster.main, [])),
     ]
     text = ["# Benchmark results", "",
             f"Written by `make bench` (`python -m bench.run`) in {time.time() - started:.0f} s.",

@@ -121,6 +121,24 @@ def _http_url(value: str, key: str) -> str:
     return value
 
 
+def _processing_mode(value: str) -> str:
+    """[processing] mode: "local" (jobs run detached on the instance that accepted them;
+    PyWPS's name for it, "detachprocessing", is the same) or "dask" (on the Dask cluster
+    at [processing] dask_scheduler)."""
+    mode = {"detachprocessing": "local"}.get(value.lower(), value.lower())
+    if mode not in ("local", "dask"):
+        raise ValueError(f"[processing] mode must be local or dask, got {value!r}")
+    return mode
+
+
+def _dask_address(value: str) -> str:
+    """A Dask scheduler address: tcp://host:port, or tls://host:port across hosts."""
+    if value and not re.fullmatch(r"(tcp|tls)://[A-Za-z0-9.\[\]:-]+:\d{1,5}", value):
+        raise ValueError(f"[processing] dask_scheduler must be tcp:// or tls://host:port, "
+                         f"got {value!r}")
+    return value
+
+
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")  # an RFC 9110 token
 # set by the HTTP client itself: configuring them would break or smuggle requests
@@ -242,6 +260,9 @@ class Settings:
     max_per_client: int = 8  # async jobs running + queued per client; 0: no limit
     database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
     keys_file: Path | None = None  # [auth] keys_file: API keys required when set
+    processing_mode: str = "local"  # [processing] mode: "local" or "dask"
+    dask_scheduler: str = ""  # [processing] dask_scheduler: tcp://127.0.0.1:8786
+    expose_pid: bool = False  # [server] expose_pid: /health names the gunicorn master
 
     @property
     def wms(self) -> WmsServer:
@@ -306,7 +327,14 @@ class Settings:
         compress = get("output", "geotiff_compress", d.geotiff_compress).upper()
         if compress not in ("DEFLATE", "ZSTD", "LZW"):
             raise ValueError("[output] geotiff_compress must be DEFLATE, ZSTD or LZW")
+        mode = _processing_mode(get("processing", "mode", d.processing_mode))
+        scheduler = _dask_address(get("processing", "dask_scheduler", d.dask_scheduler))
+        if mode == "dask" and not scheduler:
+            raise ValueError("[processing] mode = dask needs [processing] dask_scheduler")
         return cls(
+            processing_mode=mode,
+            dask_scheduler=scheduler,
+            expose_pid=cfg.getboolean("server", "expose_pid", fallback=d.expose_pid),
             wms_servers=read_wms_servers(cfg),
             wms_probe_s=float(get("wms", "probe_interval", d.wms_probe_s)),
             instance=get("server", "instance", d.instance),

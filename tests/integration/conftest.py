@@ -23,12 +23,14 @@ def key_recorder(tmp_path_factory):
 
     keyed.RECORD_DIR = tmp_path_factory.mktemp("responses")
     yield
-    if not keyed.STARTED:
+    if not keyed.STARTED and not keyed.ALSO_SCANNED:
         return
     recorded = list(keyed.RECORD_DIR.glob("responses-*.bin"))
-    assert recorded, "the servers recorded no response"
-    leaks = keyed.files_holding_key([keyed.RECORD_DIR, *(s.directory for s in keyed.STARTED)],
-                                    skip={s.config for s in keyed.STARTED})
+    assert recorded or not keyed.STARTED, "the servers recorded no response"
+    leaks = keyed.files_holding_key(
+        [keyed.RECORD_DIR, *(s.directory for s in keyed.STARTED),
+         *(directory for directory, _ in keyed.ALSO_SCANNED)],
+        skip={s.config for s in keyed.STARTED}.union(*(k for _, k in keyed.ALSO_SCANNED)))
     assert not leaks, f"the WMS key reached: {[str(p) for p in leaks]}"
 
 
@@ -119,7 +121,7 @@ def slow_wps(slow_proxy, tmp_path_factory):
 def postgres():
     """A PostgreSQL server (Debian's), run as its own user, on a free loopback port."""
     import keyed
-    from postgres import start_postgres
+    from devtools.postgres import start_postgres
 
     server = start_postgres()
     yield server

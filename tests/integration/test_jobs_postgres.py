@@ -9,6 +9,8 @@ import threading
 
 import pytest
 import sqlalchemy
+from jobs_v2 import MIGRATED_AT as V2_MIGRATED_AT
+from jobs_v2 import check_migrated_to_3, create_version_2
 from legacy_jobs import (
     MIGRATED_AT,
     check_migrated,
@@ -58,14 +60,16 @@ def test_migrating_twice_changes_nothing(legacy):
 
 
 def test_workers_starting_together_migrate_once(legacy):
-    assert sorted(migrate_concurrently(legacy)) == [(1, 2)] + [(2, 2)] * 5
+    assert sorted(migrate_concurrently(legacy)) == [(1, SCHEMA_VERSION)] + [
+        (SCHEMA_VERSION, SCHEMA_VERSION)] * 5
     store = JobStore.from_url(legacy, clock=lambda: MIGRATED_AT)
     assert row_count(store) == 4
     check_migrated(store)
 
 
 def test_a_new_database_migrates_from_nothing_concurrently(database):
-    assert sorted(migrate_concurrently(database)) == [(0, 2)] + [(2, 2)] * 5
+    assert sorted(migrate_concurrently(database)) == [(0, SCHEMA_VERSION)] + [
+        (SCHEMA_VERSION, SCHEMA_VERSION)] * 5
 
 
 def test_concurrent_registrations_never_exceed_the_limits(database):
@@ -90,3 +94,11 @@ def test_concurrent_registrations_never_exceed_the_limits(database):
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["queued"] * 2 + ["refused"] * 7 + ["run"] * 3
+
+
+def test_version_2_migrates_in_place_to_attempts(database):
+    """v2 -> v3 on PostgreSQL: ALTER TABLE in the serialised migration, once."""
+    create_version_2(JobStore.from_url(database).engine)
+    assert sorted(migrate_concurrently(database)) == [(2, SCHEMA_VERSION)] + [
+        (SCHEMA_VERSION, SCHEMA_VERSION)] * 5
+    check_migrated_to_3(JobStore.from_url(database, clock=lambda: V2_MIGRATED_AT))

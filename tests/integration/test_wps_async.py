@@ -27,6 +27,8 @@ from schemas.validate import validate
 from waiting import wait_until
 from wpsclient import NS, literal
 
+from wps_app.jobs.schema import SCHEMA_VERSION
+
 
 def test_async_moves_through_stages_and_succeeds(gated_wps, gate):
     """Accepted, then Started with its progress while the job waits for its GetMap (held by
@@ -142,7 +144,7 @@ def test_jobs_in_postgresql_are_answered_by_any_worker(pg_wps, postgres):
     rows = psql("SELECT job_id, status, binding, progress FROM edge_jobs")
     statuses = {job_id: rest for job_id, *rest in (row.split("|") for row in rows)}
     assert all(statuses[u] == ["succeeded", "wps", "100"] for u in uuids)
-    assert psql("SELECT version FROM edge_schema_version") == ["2"]
+    assert psql("SELECT version FROM edge_schema_version") == [str(SCHEMA_VERSION)]
 
 
 def test_async_by_key_value_pairs(wps):

@@ -25,6 +25,14 @@ HEADER = "X-API-Key"
 RECORD_DIR: Path | None = None
 # the folders of every server started, for the recorder's scan
 STARTED: list[WpsServer] = []
+# folders of servers started otherwise (make cluster), each with the files it may skip
+ALSO_SCANNED: list[tuple[Path, set[Path]]] = []
+
+
+def keyed_environment() -> dict[str, str]:
+    """The default source's key as environment overrides, for servers started as `make`
+    starts them (WPS_WMS_URL is keyed with keyed_url)."""
+    return {"WPS_WMS_HEADERS": f"{HEADER}: {KEY}"}
 
 
 def keyed_url(url: str) -> str:

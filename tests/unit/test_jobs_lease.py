@@ -96,7 +96,7 @@ def test_a_store_error_does_not_stop_the_heartbeat(store, clocks, monkeypatch):
     calls = Calls()
     beat = heartbeat(store, clocks, calls)
 
-    def unreachable(job_id):
+    def unreachable(job_id, attempt=None):
         raise OSError("database unreachable")
 
     monkeypatch.setattr(store, "heartbeat", unreachable)

@@ -1,5 +1,6 @@
 """The OGC API job runner in-process (no fork): a job's end in the store, its progress
-milestones, a core failure, a dismiss noticed mid-run, the reaper step's hook."""
+milestones, a core failure, a dismiss noticed mid-run, the reaper step's hook, and the
+Dask side (a job handed to remote jobs; a run on a worker that a rerun took over)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class FakeSettings:
 class FakeRuntime:
     settings: FakeSettings
     jobs: JobStore
+    remote: object = None
 
 
 @dataclass
@@ -152,3 +154,38 @@ def test_queued_jobs_start_when_there_is_room(task):
     finally:
         runner.launch = original
     assert launched == ["wait"]
+
+
+class FakeRemote:
+    def __init__(self):
+        self.submitted = []
+
+    def submit(self, binding, job_id, context):
+        self.submitted.append((binding, job_id, context))
+
+
+def test_with_remote_jobs_launch_hands_the_job_over(task):
+    """[processing] mode = dask: no fork, the job goes to the cluster."""
+    task.runtime.remote = FakeRemote()
+    runner.launch(task, "j1")
+    assert task.runtime.remote.submitted == [(runner.BINDING, "j1", {})]
+
+
+def test_on_a_worker_a_run_taken_over_by_a_rerun_stops_without_exiting(task):
+    """run_here records the worker with attempt 1; when attempt 2 starts meanwhile, attempt
+    1's next write is refused and it stops (JobAbandoned, caught), publishing nothing and
+    leaving the job to attempt 2."""
+    store = task.runtime.jobs
+    seen = []
+
+    def rerun_starts():
+        seen.append((store.get("j1").attempt, store.get("j1").worker))
+        store.start("j1", worker="tcp://127.0.0.1:2")
+
+    task.during = rerun_starts
+    runner.run_here(task, _job(task), "tcp://127.0.0.1:1")
+    assert seen == [(1, "tcp://127.0.0.1:1")]
+    job = store.get("j1")
+    assert (job.status, job.attempt, job.worker) == ("running", 2, "tcp://127.0.0.1:2")
+    assert not (task.runtime.settings.output_path / "j1").exists()
+    assert list(task.runtime.settings.work_path.iterdir()) == []

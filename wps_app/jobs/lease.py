@@ -21,6 +21,25 @@ from wps_app.jobs.store import JobStore
 LOGGER = logging.getLogger(__name__)
 
 
+class JobAbandoned(BaseException):  # noqa: N818 - not an error: the run just stops
+    """Raised in a runner's own thread when its job was ended elsewhere or taken over by a
+    newer attempt, where the runner may not end its process (a Dask worker runs other
+    tasks). A BaseException, so that no `except Exception` of the run (PyWPS's included)
+    turns it into a failure of a job that is no longer this runner's."""
+
+
+def stop_runner(job_thread: threading.Thread) -> Callable[[int], None]:
+    """The `exit_` of a runner inside a shared process: in the job's thread, raise
+    JobAbandoned; in the heartbeat thread, nothing (the heartbeat stops, and the job's
+    thread finds the job gone at its next store write)."""
+
+    def stop(code: int) -> None:
+        if threading.current_thread() is job_thread:
+            raise JobAbandoned(code)
+
+    return stop
+
+
 class Heartbeat:
     """Keeps job `job_id`'s lease alive and enforces its maximum run time.
 
@@ -50,6 +69,7 @@ class Heartbeat:
         self._deadline = monotonic() + store.max_runtime_s
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        self.attempt: int | None = None  # the runner's attempt (JobStore.start), once started
 
     def beat(self) -> float | None:
         """One step: end an overdue job, else renew the lease.
@@ -66,12 +86,13 @@ class Heartbeat:
             self._on_overrun(overrun_message(self.store.max_runtime_s))
             return None
         try:
-            alive = self.store.heartbeat(self.job_id)
+            alive = self.store.heartbeat(self.job_id, self.attempt)
         except Exception:  # the database may come back before the lease expires
             LOGGER.exception("job %s: lease not renewed", self.job_id)
             alive = True
         if not alive:
-            LOGGER.warning("job %s was ended elsewhere; its runner stops", self.job_id)
+            LOGGER.warning("job %s was ended elsewhere (or rerun); its runner stops",
+                           self.job_id)
             self._on_lost()
             return None
         return min(self.interval_s, remaining_s)
@@ -81,8 +102,10 @@ class Heartbeat:
         while delay is not None and not self._stopped.wait(max(delay, 0.0)):
             delay = self.beat()
 
-    def start(self) -> None:
-        """Start the heartbeat thread (call in the process that runs the job)."""
+    def start(self, attempt: int | None = None) -> None:
+        """Start the heartbeat thread (call in the process that runs the job), renewing
+        the lease of `attempt` (JobStore.start's number) only."""
+        self.attempt = attempt
         self._thread = threading.Thread(target=self._run, name=f"lease-{self.job_id}",
                                         daemon=True)
         self._thread.start()

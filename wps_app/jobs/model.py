@@ -89,6 +89,8 @@ class Job:
     payload: bytes | None = None
     owner: str | None = None  # the client: an API key's name, or an address
     reserved_bytes: int = 0  # output storage held until the job ends
+    attempt: int = 0  # runs started; only the latest may write the job's status
+    worker: str | None = None  # the Dask worker that runs or ran it (operators only)
 
     @property
     def ended(self) -> bool:

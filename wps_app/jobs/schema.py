@@ -9,7 +9,11 @@ Versions:
 2. `edge_jobs`, one row per async job with its status, progress, times, lease, owner (the
    client: an API key's name or an address) and the storage it reserved, the queue
    included; `edge_outputs`, the bytes each published job (sync or async) holds in the
-   output folder; and `edge_schema_version`.
+   output folder; and `edge_schema_version`;
+3. `edge_jobs` gains `attempt` (how many times a runner started the job: a Dask rerun after
+   its worker died is attempt 2, and only the current attempt may write the job's status)
+   and `worker` (the Dask worker, or nothing for a local process, that ran it; for
+   operators). Added in place: ALTER TABLE ... ADD COLUMN, existing rows at attempt 0.
 
 `migrate` runs at start-up in every worker; it is idempotent, and serialised (db.serialised)
 so that workers starting together migrate once: the others wait, then find the version
@@ -45,7 +49,7 @@ from wps_app.jobs.model import SchemaTooNew
 
 LOGGER = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -70,6 +74,9 @@ jobs = Table(
     Column("owner", String(64), nullable=True),
     # bytes of output storage held for the job until it ends (its outputs' upper bound)
     Column("reserved_bytes", BigInteger, nullable=False, default=0),
+    # runs started (0: not yet); writes of an older attempt are refused (JobStore)
+    Column("attempt", Integer, nullable=False, default=0, server_default="0"),
+    Column("worker", String(255), nullable=True),  # who runs it: operators only
 )
 # admission counts, the reaper and the queue all select unfinished jobs by status
 Index("edge_jobs_status", jobs.c.status, jobs.c.queued)
@@ -165,13 +172,23 @@ def migrate(engine: Engine, now: datetime.datetime) -> tuple[int, int]:
             raise SchemaTooNew(f"job store schema {found}; this code knows {SCHEMA_VERSION}")
         if found == SCHEMA_VERSION:
             return found, found
-        metadata.create_all(conn)
+        if found == 2:
+            _add_attempts(conn)
+        metadata.create_all(conn)  # a no-op for tables that exist
         moved = _from_owners(conn, now) if found == 1 else 0
         conn.execute(schema_version.delete())
         conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
     LOGGER.info("job store schema migrated from version %d to %d (%d jobs moved)", found,
                 SCHEMA_VERSION, moved)
     return found, SCHEMA_VERSION
+
+
+def _add_attempts(conn) -> None:
+    """Version 2 -> 3: the attempt and worker columns, in place (SQLite and PostgreSQL
+    both add a column with a constant default to every existing row)."""
+    conn.exec_driver_sql(
+        f"ALTER TABLE {jobs.name} ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0")
+    conn.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN worker VARCHAR(255)")
 
 
 def _to_utc(value: datetime.datetime | None) -> datetime.datetime | None:

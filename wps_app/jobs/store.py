@@ -6,11 +6,14 @@ transition is one conditional UPDATE, so two instances ending the same job canno
 succeed; the methods that change a job return whether they did.
 
 Liveness is a lease: a job admitted to run carries `lease_expires`, renewed by the process
-that runs it (`heartbeat`, lease.Heartbeat). Any instance's `reap` fails the jobs whose lease
-expired, and those still running `lease_s` past their maximum run time (the process running
-a job stops it at the maximum itself; this catches one that could not). No process id or
-host name decides anything. Times come from `clock` (UTC); hosts sharing a store need
-clocks in step to well within `lease_s` (NTP).
+that runs it (`heartbeat`, lease.Heartbeat). Each `start` is a new attempt (a Dask worker
+rerunning the job after the first one died is attempt 2); a runner passes its attempt to
+every later write, which then only succeeds while that attempt is the job's latest, so a
+rerun, a stale runner and the reaper never overwrite each other. Any instance's `reap`
+fails the jobs whose lease expired, and those still running `lease_s` past their maximum
+run time (the process running a job stops it at the maximum itself; this catches one that
+could not). No process id or host name decides anything. Times come from `clock` (UTC);
+hosts sharing a store need clocks in step to well within `lease_s` (NTP).
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ def _job(row) -> Job:
         started=_loaded(m["started"]), finished=_loaded(m["finished"]),
         updated=_loaded(m["updated"]), lease_expires=_loaded(m["lease_expires"]),
         workdir=m["workdir"], payload=m.get("payload"), owner=m["owner"],
-        reserved_bytes=int(m["reserved_bytes"] or 0),
+        reserved_bytes=int(m["reserved_bytes"] or 0), attempt=int(m["attempt"] or 0),
+        worker=m["worker"],
     )
 
 
@@ -287,84 +291,120 @@ class JobStore:
 
     # the runner's side -------------------------------------------------------------------
 
-    def _update_unfinished(self, job_id: str, values: dict, *, admitted: bool = True) -> bool:
+    def _update_unfinished(self, job_id: str, values: dict, *, admitted: bool = True,
+                           attempt: int | None = None) -> bool:
         where = [_T.c.job_id == job_id, _T.c.status.in_(UNFINISHED)]
         if admitted:
             where.append(_T.c.queued.is_(False))
+        if attempt is not None:
+            where.append(_T.c.attempt == attempt)
         with db.transaction(self.engine) as conn:
             return conn.execute(_T.update().where(*where).values(**values)).rowcount == 1
 
-    def start(self, job_id: str, workdir: str | None = None) -> bool:
-        """The runner starts the job: status running, lease renewed.
+    def start(self, job_id: str, workdir: str | None = None, *,
+              worker: str | None = None) -> int:
+        """The runner starts the job: status running, lease renewed, a new attempt.
 
         Parameters
         ----------
         job_id : str
         workdir : str, optional
             The scratch folder it runs in (replaces the one registered).
+        worker : str, optional
+            Who runs it (a Dask worker's address), kept for operators.
 
         Returns
         -------
-        bool
-            False when the job is not admitted or already ended: do not run it.
+        int
+            This run's attempt number (1 for the first run), to pass to every later
+            write; 0 when the job is not admitted or already ended: do not run it.
         """
         now = self._now()
         values = dict(status="running", started=now, updated=now,
-                      lease_expires=self._lease_from(now))
+                      lease_expires=self._lease_from(now), attempt=_T.c.attempt + 1,
+                      worker=worker)
         if workdir is not None:
             values["workdir"] = workdir
-        return self._update_unfinished(job_id, values)
+        where = [_T.c.job_id == job_id, _T.c.status.in_(UNFINISHED), _T.c.queued.is_(False)]
+        with db.transaction(self.engine) as conn:
+            # the row stays locked by this transaction until commit: the attempt read back
+            # is the one this UPDATE wrote
+            if conn.execute(_T.update().where(*where).values(**values)).rowcount != 1:
+                return 0
+            return int(conn.execute(select(_T.c.attempt).where(_T.c.job_id == job_id))
+                       .scalar_one())
 
-    def heartbeat(self, job_id: str) -> bool:
+    def heartbeat(self, job_id: str, attempt: int | None = None) -> bool:
         """Renew the job's lease for another `lease_s` seconds.
+
+        Parameters
+        ----------
+        job_id : str
+        attempt : int, optional
+            The runner's attempt (from `start`): refused unless it is the latest.
 
         Returns
         -------
         bool
-            False when the job ended meanwhile (failed by a reaper, dismissed): its runner
-            must stop.
+            False when the job ended meanwhile (failed by a reaper, dismissed) or a newer
+            attempt took it over: its runner must stop.
         """
         return self._update_unfinished(
-            job_id, dict(lease_expires=self._lease_from(self._now())))
+            job_id, dict(lease_expires=self._lease_from(self._now())), attempt=attempt)
 
-    def progress(self, job_id: str, percent: float, message: str) -> bool:
+    def progress(self, job_id: str, percent: float, message: str,
+                 attempt: int | None = None) -> bool:
         """Record progress (percent, 0-100) and a message; renews the lease too.
 
         Returns
         -------
         bool
-            False when the job ended meanwhile.
+            False when the job ended meanwhile, or `attempt` is not the latest.
         """
         now = self._now()
         return self._update_unfinished(job_id, dict(
             progress=min(max(float(percent), 0.0), 100.0), message=str(message), updated=now,
-            lease_expires=self._lease_from(now)))
+            lease_expires=self._lease_from(now)), attempt=attempt)
 
-    def _end(self, job_id: str, status: Status, message: str, **values) -> bool:
+    def _end(self, job_id: str, status: Status, message: str, attempt: int | None = None,
+             **values) -> bool:
         now = self._now()
         return self._update_unfinished(job_id, dict(
             status=status, message=str(message), finished=now, updated=now, queued=False,
-            lease_expires=None, reserved_bytes=0, **values), admitted=False)
+            lease_expires=None, reserved_bytes=0, **values), admitted=False, attempt=attempt)
 
-    def finish(self, job_id: str, message: str = "") -> bool:
+    def finish(self, job_id: str, message: str = "", attempt: int | None = None) -> bool:
         """End the job as succeeded (progress 100).
 
+        Parameters
+        ----------
+        attempt : int, optional
+            The runner's attempt (from `start`): refused unless it is the latest.
+
         Returns
         -------
         bool
-            True when this call ended it; False when it had ended already (idempotent).
+            True when this call ended it; False when it had ended already (idempotent) or
+            `attempt` is not the latest.
         """
-        return self._end(job_id, "succeeded", message, progress=100.0)
+        return self._end(job_id, "succeeded", message, attempt, progress=100.0)
 
-    def fail(self, job_id: str, message: str) -> bool:
+    def fail(self, job_id: str, message: str, attempt: int | None = None) -> bool:
         """End the job as failed with `message` (queued jobs leave the queue).
 
+        Parameters
+        ----------
+        attempt : int, optional
+            The runner's attempt (from `start`): refused unless it is the latest; None
+            (an instance failing a job it could not start, an operator) always may.
+
         Returns
         -------
         bool
-            True when this call ended it; False when it had ended already (idempotent).
+            True when this call ended it; False when it had ended already (idempotent) or
+            `attempt` is not the latest.
         """
-        return self._end(job_id, "failed", message)
+        return self._end(job_id, "failed", message, attempt)
 
     def dismiss(self, job_id: str, message: str = "dismissed") -> bool:
         """End the job as dismissed (cancelled by its client).
@@ -409,16 +449,19 @@ class JobStore:
             seconds=self.max_runtime_s + self.lease_s)
         candidates = [_T.c.status.in_(UNFINISHED), _T.c.queued.is_(False), expired | overdue]
         with self.engine.connect() as conn:
-            found = conn.execute(select(_T.c.job_id, expired.label("expired"))
+            found = conn.execute(select(_T.c.job_id, _T.c.attempt, expired.label("expired"))
                                  .where(*candidates)).all()
         failed = []
-        for job_id, is_expired in found:
+        for job_id, attempt, is_expired in found:
             # an expired lease says why first: a live runner would have stopped its job
             message = LEASE_EXPIRED if is_expired else overrun_message(self.max_runtime_s)
+            # the conditions again, and the attempt seen: a rerun that started since (a
+            # new attempt, a fresh lease) keeps its job
             with db.transaction(self.engine) as conn:
-                ended = conn.execute(_T.update().where(_T.c.job_id == job_id, *candidates)
-                                     .values(status="failed", message=message, finished=now,
-                                             updated=now, lease_expires=None)).rowcount
+                ended = conn.execute(_T.update().where(
+                    _T.c.job_id == job_id, _T.c.attempt == attempt, *candidates
+                ).values(status="failed", message=message, finished=now, updated=now,
+                         lease_expires=None)).rowcount
             if ended:
                 LOGGER.warning("job %s failed: %s", job_id, message)
                 failed.append(job_id)

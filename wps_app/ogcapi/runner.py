@@ -8,6 +8,11 @@ publishes the outputs under `outputpath/<job id>/` and ends the job in the store
 dismissed meanwhile is noticed at its next progress report or heartbeat: the process
 deletes what it wrote and ends. Queued jobs are started by `start_queued`, called when a
 job ends and on requests (the binding's reaper step).
+
+With `[processing] mode = dask` (the runtime has `remote` jobs), `launch` hands the job to
+the Dask cluster instead, whose worker calls `run_here`: the same JobRun, in the worker's
+thread, as a new attempt naming the worker; a run that finds its job gone stops with
+JobAbandoned instead of exiting the worker's process.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wps_app.core.errors import EdgeServiceError
-from wps_app.jobs import Heartbeat, Job, Limits
+from wps_app.jobs import Heartbeat, Job, JobAbandoned, Limits, stop_runner
 from wps_app.ogcapi.execute import ExecuteRequest
 from wps_app.task import EdgeTask
 
@@ -50,11 +55,14 @@ def remove_outputs(task: EdgeTask, job_id: str) -> None:
 class JobRun:
     """One job inside its own process: lease, progress, outputs, the end."""
 
-    def __init__(self, task: EdgeTask, job: Job, exit_: Callable[[int], None] = os._exit):
+    def __init__(self, task: EdgeTask, job: Job, exit_: Callable[[int], None] = os._exit,
+                 worker: str | None = None):
         self.task = task
         self.store = task.runtime.jobs
         self.job = job
         self.job_id = job.job_id
+        self.worker = worker  # the Dask worker's address, recorded with the attempt
+        self.attempt: int | None = None  # JobStore.start's number, once started
         self.workdir: Path | None = None
         self.lock = threading.RLock()
         self._exit = exit_
@@ -65,20 +73,27 @@ class JobRun:
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def _remove_outputs_if_dismissed(self) -> None:
+        """The outputs of a job dismissed, or failed while this attempt ran it, go; a job
+        a newer attempt took over keeps its folder (that attempt publishes into it)."""
+        job = self.store.get(self.job_id)
+        if job is not None and (job.status == "dismissed" or (
+                job.status == "failed" and job.attempt == self.attempt)):
+            remove_outputs(self.task, self.job_id)
+
     def _lost(self) -> None:
-        """The job ended elsewhere (dismissed, or failed by a reaper): stop here."""
+        """The job ended elsewhere (dismissed, or failed by a reaper) or a newer attempt
+        took it over: stop here."""
         with self.lock:
             LOGGER.warning("job %s was ended elsewhere; its process stops", self.job_id)
             self._clean()
-            job = self.store.get(self.job_id)
-            if job is not None and job.status == "dismissed":
-                remove_outputs(self.task, self.job_id)
+            self._remove_outputs_if_dismissed()
             self._exit(0)
 
     def _overrun(self, message: str) -> None:
         with self.lock:
             LOGGER.warning("job %s: %s", self.job_id, message)
-            self.store.fail(self.job_id, message)
+            self.store.fail(self.job_id, message, self.attempt)
             self._clean()
             self._exit(1)
 
@@ -86,7 +101,7 @@ class JobRun:
         """Record a milestone; a job ended elsewhere stops here."""
         with self.lock:
             try:
-                ours = self.store.progress(self.job_id, percent, message)
+                ours = self.store.progress(self.job_id, percent, message, self.attempt)
             except Exception:  # unreachable store: the lease decides if it stays so
                 LOGGER.exception("job %s: progress not stored", self.job_id)
                 ours = True
@@ -100,11 +115,12 @@ class JobRun:
         settings.work_path.mkdir(parents=True, exist_ok=True)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ogcapi-{self.job_id}-",
                                              dir=settings.work_path))
-        if not self.store.start(self.job_id, str(self.workdir)):
+        self.attempt = self.store.start(self.job_id, str(self.workdir), worker=self.worker)
+        if not self.attempt:
             LOGGER.warning("job %s ended before it could start", self.job_id)
             self._clean()
             return
-        self.heartbeat.start()
+        self.heartbeat.start(self.attempt)
         started = time.perf_counter()
         try:
             tile = self.task.validate(request.values)
@@ -113,16 +129,16 @@ class JobRun:
             self.progress("publishing outputs", 95)
             with self.lock:
                 self.task.publish(tile, result, self.job_id, self.job.owner)
-                if not self.store.finish(self.job_id, "Process succeeded"):
-                    remove_outputs(self.task, self.job_id)  # dismissed meanwhile
+                if not self.store.finish(self.job_id, "Process succeeded", self.attempt):
+                    self._remove_outputs_if_dismissed()  # or taken over meanwhile
             LOGGER.info("job=%s outcome=succeeded duration_s=%.3f", self.job_id,
                         time.perf_counter() - started)
         except EdgeServiceError as exc:
             LOGGER.info("job=%s outcome=failed reason=%r", self.job_id, str(exc))
-            self.store.fail(self.job_id, str(exc))
+            self.store.fail(self.job_id, str(exc), self.attempt)
         except Exception:
             LOGGER.exception("job %s failed", self.job_id)
-            self.store.fail(self.job_id, FAILED)
+            self.store.fail(self.job_id, FAILED, self.attempt)
         finally:
             self.heartbeat.stop()
             self._clean()
@@ -156,9 +172,23 @@ def run_job(task: EdgeTask, job_id: str) -> None:
     start_queued(task)
 
 
+def run_here(task: EdgeTask, job: Job, worker: str | None) -> None:
+    """Inside a Dask worker's task: run the job in this thread, then start queued ones."""
+    try:
+        JobRun(task, job, stop_runner(threading.current_thread()), worker).run()
+    except JobAbandoned:
+        LOGGER.info("job=%s abandoned by this attempt (ended elsewhere or rerun)", job.job_id)
+    start_queued(task)
+
+
 def launch(task: EdgeTask, job_id: str) -> None:
-    """Start admitted job `job_id` in a detached process."""
-    _detached(lambda: run_job(task, job_id))
+    """Start admitted job `job_id`: on the Dask cluster with [processing] mode = dask, else
+    in a detached process."""
+    remote = task.runtime.remote
+    if remote is not None:
+        remote.submit(BINDING, job_id, {})
+    else:
+        _detached(lambda: run_job(task, job_id))
 
 
 def start_queued(task: EdgeTask) -> list[str]:

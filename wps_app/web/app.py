@@ -11,6 +11,7 @@ import datetime
 import io
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -84,6 +85,8 @@ class EdgeApp:
         all_ok = all(source["status"] == "ok" for source in sources.values())
         body = {"status": "ok" if all_ok else "degraded", "version": __version__,
                 "instance": self.settings.instance, "sources": sources}
+        if self.settings.expose_pid:  # [server] expose_pid: which gunicorn master answered
+            body["pid"] = os.getppid()  # a gunicorn worker's parent is its master
         status = 503 if upstream and not all_ok else 200
         return Response(json.dumps(body), status=status, content_type="application/json")
 
@@ -258,11 +261,16 @@ def create_app(cfgfiles: list[str | Path] | None = None, *,
     store = JobStore.from_url(settings.database, lease_s=settings.lease_s,
                               max_runtime_s=settings.max_runtime_s)
     store.migrate()
+    remote = None
+    if settings.processing_mode == "dask":  # async jobs run on the Dask cluster
+        from wps_app.cluster.submit import DaskJobs
+
+        remote = DaskJobs(settings.dask_scheduler)
     pywps_compat.install(pywps_configuration(parser, settings), store,
                          Limits(settings.parallel_processes, settings.max_queued_processes),
-                         settings.output_path)
-    runtime = (Runtime.build(settings, store) if catalogs is None
-               else Runtime(settings, catalogs, store))
+                         settings.output_path, remote)
+    runtime = (Runtime.build(settings, store, remote) if catalogs is None
+               else Runtime(settings, catalogs, store, remote))
     for catalog in runtime.catalogs.values():
         catalog.start()  # start-up never waits on a WMS: the layer lists fill in meanwhile
     service = EdgeService(get_processes(runtime))

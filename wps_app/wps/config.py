@@ -45,6 +45,9 @@ def pywps_configuration(parser: configparser.ConfigParser,
         ("server", "outputpath"): str(settings.output_path),
         ("server", "workdir"): str(settings.work_path),
         ("logging", "database"): settings.database,
+        # PyWPS's own processing is only ever used to start local jobs (mode = dask jobs
+        # never reach it: pywps_compat hands them to the cluster)
+        ("processing", "mode"): "detachprocessing",
     }
     for (section, key), value in resolved.items():
         config.set(section, key, value)

@@ -85,6 +85,31 @@ def current_output_url() -> str:
     return pywps_config.get_config_value("server", "outputurl")
 
 
+def current_public() -> dict[str, str] | None:
+    """The request's public URLs as plain values ({"url", "outputurl"}), or None when the
+    configured ones apply: what a job run elsewhere (a Dask worker) needs to write the same
+    statusLocation and output URLs (`using`)."""
+    overrides = current_overrides()
+    if not overrides:
+        return None
+    return {key: value for (_section, key), value in overrides.items()}
+
+
+@contextmanager
+def using(public: dict[str, str] | None) -> Iterator[None]:
+    """Within this block, PyWPS and our handlers see `public` (from `current_public` of the
+    request that accepted a job) as the public URLs; None: the configured ones."""
+    if not public:
+        yield
+        return
+    _local.overrides = {("server", "url"): str(public["url"]),
+                        ("server", "outputurl"): str(public["outputurl"])}
+    try:
+        yield
+    finally:
+        _local.overrides = None
+
+
 @contextmanager
 def serving(environ: dict, trusted: tuple) -> Iterator[None]:
     """Within this block, PyWPS and our handlers see the request's public URLs."""

@@ -15,6 +15,12 @@ sync requests against the async limit, decides that a job died by looking for it
 id on the local machine, and never ends a job whose worker died. Here the JobStore
 (wps_app.jobs) is the one record of async jobs, shared with the other bindings; PyWPS's log
 is no longer written.
+
+With `[processing] mode = dask` (install's `remote`), an admitted job is handed to the Dask
+cluster instead of PyWPS's detached process; the worker rebuilds it from the stored
+request (`run_here`, as PyWPS restarts a queued job) and runs it in its own thread, where a
+job ended elsewhere or taken over by a newer attempt stops with JobAbandoned rather than
+exiting the worker's process.
 """
 
 from __future__ import annotations
@@ -43,7 +49,16 @@ from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
 from wps_app.core.writers import write_text_atomically
-from wps_app.jobs import Heartbeat, Job, JobStore, Limits, QueueFull
+from wps_app.jobs import (
+    Heartbeat,
+    Job,
+    JobAbandoned,
+    JobStore,
+    Limits,
+    QueueFull,
+    stop_runner,
+)
+from wps_app.runtime import RemoteJobs
 from wps_app.wps import public_urls, responses
 from wps_app.wps.job_status import BINDING, publish_failures
 
@@ -264,6 +279,7 @@ class _Jobs:
     store: JobStore
     limits: Limits
     status_dir: Path
+    remote: RemoteJobs | None = None  # [processing] mode = dask: where jobs run
 
 
 _jobs: _Jobs | None = None  # the one reference the glue keeps (install)
@@ -334,6 +350,12 @@ class _JobRun:
         self.process = process
         self.response = wps_response
         self.job_id = str(process.uuid)
+        self.attempt: int | None = None  # JobStore.start's number, once started
+        # run_here (a Dask worker) marks the process: the run shares its process with
+        # others, so it stops by raising in its own thread instead of exiting
+        self.shared = getattr(process, "runs_in_shared_process", False)
+        self.worker = getattr(process, "dask_worker", None)
+        self._exit = stop_runner(threading.current_thread()) if self.shared else os._exit
         self.lock = threading.RLock()
         self._pywps_update_status = wps_response._update_status  # PyWPS's own, bound
         self.heartbeat = Heartbeat(self.store, self.job_id, on_lost=self._lost,
@@ -341,14 +363,15 @@ class _JobRun:
 
     def start(self) -> bool:
         """Mark the job running and start its heartbeat; False when it may not run."""
-        if not self.store.start(self.job_id, self.process.workdir):
+        self.attempt = self.store.start(self.job_id, self.process.workdir, worker=self.worker)
+        if not self.attempt:
             LOGGER.warning("job %s ended before it could start", self.job_id)
             self._restore_failure()  # the accepting worker may have written over it
             self.process.clean()
             return False
         # this response object only (an instance attribute shadows the method)
         self.response._update_status = self._record
-        self.heartbeat.start()
+        self.heartbeat.start(self.attempt)
         return True
 
     def stop(self) -> None:
@@ -359,13 +382,14 @@ class _JobRun:
         with self.lock:
             try:
                 if status == WPS_STATUS.SUCCEEDED:
-                    ours = self.store.finish(self.job_id, str(message))
+                    ours = self.store.finish(self.job_id, str(message), self.attempt)
                 elif status == WPS_STATUS.FAILED:
-                    ours = self.store.fail(self.job_id, str(message))
+                    ours = self.store.fail(self.job_id, str(message), self.attempt)
                 else:
                     percent = (self.response.status_percentage if status_percentage is None
                                else status_percentage)
-                    ours = self.store.progress(self.job_id, percent, str(message))
+                    ours = self.store.progress(self.job_id, percent, str(message),
+                                               self.attempt)
             except Exception:  # unreachable store: the lease decides if it stays so
                 LOGGER.exception("job %s: status not stored", self.job_id)
                 ours = True
@@ -384,22 +408,26 @@ class _JobRun:
             LOGGER.exception("job %s: failure document not restored", self.job_id)
 
     def _lost(self) -> None:
-        """Another instance ended the job: make its document say so again, stop here."""
+        """Another instance ended the job (or a newer attempt took it over): make its
+        document say so again, stop here."""
         with self.lock:  # no status update of this process runs meanwhile, or after
             LOGGER.warning("job %s was ended elsewhere; its process stops", self.job_id)
             self._restore_failure()
             self.process.clean()
-            os._exit(0)
+            self._exit(0)
 
     def _overrun(self, message: str) -> None:
         """The maximum run time is reached: fail the job as any failure, then stop."""
         if not self.lock.acquire(timeout=self.store.lease_s):
-            os._exit(1)  # the lease then expires and any instance fails the job
+            self._exit(1)  # the lease then expires and any instance fails the job
+            return
         try:
             LOGGER.warning("job %s: %s", self.job_id, message)
             self.response._update_status(WPS_STATUS.FAILED, message, 100)
         finally:
-            os._exit(1)
+            if self.shared:  # the job's thread goes on to its next write, refused
+                self.lock.release()
+            self._exit(1)
 
 
 class CompatProcess(Process):
@@ -435,7 +463,11 @@ class CompatProcess(Process):
                 shutil.rmtree(self.workdir, ignore_errors=True)
             else:
                 wps_response._update_status(WPS_STATUS.ACCEPTED, "PyWPS Request accepted", 0)
-                self._run_async(wps_request, wps_response)
+                if jobs.remote is not None:
+                    jobs.remote.submit(BINDING, job_id, _remote_context(wps_request))
+                    shutil.rmtree(self.workdir, ignore_errors=True)  # the worker makes its own
+                else:
+                    self._run_async(wps_request, wps_response)
         except Exception:
             if jobs.store.fail(job_id, NOT_STARTED):
                 publish_failures([jobs.store.get(job_id)], self.service.processes,
@@ -467,9 +499,17 @@ class CompatProcess(Process):
             LOGGER.exception("queued jobs not started")
 
 
-def _launch(service: Service, job: Job) -> None:
-    """Start queued job `job` in the background, as PyWPS 4.8.1's launch_next_process does
-    with a stored request."""
+def _remote_context(wps_request) -> dict:
+    """What a job run on another host needs besides its stored request: the accepting
+    request's public URLs, and which inputs the client sent (PyWPS added the others)."""
+    given = getattr(wps_request, "given_inputs", None)
+    return {"public": public_urls.current_public(),
+            "given_inputs": None if given is None else sorted(given)}
+
+
+def _restored(service: Service, job: Job):
+    """(process, request, response) of stored job `job`, as PyWPS 4.8.1's
+    launch_next_process rebuilds a stored request."""
     request = WPSRequest()
     # saved by us at admission (literal inputs only), so trusted
     request.restore_json(json.loads((job.payload or b"{}").decode("utf-8")))
@@ -480,7 +520,35 @@ def _launch(service: Service, job: Job) -> None:
     process.setup_outputs_from_wps_request(request)
     response = ExecuteResponse(request, process=process, uuid=job.job_id)
     response.store_status_file = True
+    return process, request, response
+
+
+def _launch(service: Service, job: Job) -> None:
+    """Start queued job `job` in the background: on the Dask cluster with mode = dask,
+    else in PyWPS's detached process."""
+    remote = installed_jobs().remote
+    if remote is not None:
+        remote.submit(BINDING, job.job_id, {"public": public_urls.current_public(),
+                                            "given_inputs": None})
+        return
+    process, request, response = _restored(service, job)
     process._run_async(request, response)
+
+
+def run_here(service: Service, job: Job, given_inputs: list[str] | None,
+             worker: str | None) -> None:
+    """Run admitted job `job` in this thread (on a Dask worker): rebuilt from its stored
+    request, it runs as PyWPS's detached process would run it, as a new attempt."""
+    process, request, response = _restored(service, job)
+    if given_inputs is not None:
+        request.given_inputs = frozenset(given_inputs)
+    process.runs_in_shared_process = True  # _JobRun: stop by raising, never exit
+    process.dask_worker = worker
+    try:
+        process._run_process(request, response)
+    except JobAbandoned:
+        LOGGER.info("job=%s abandoned by this attempt (ended elsewhere or rerun)",
+                    job.job_id)
 
 
 def start_queued(service: Service) -> list[Job]:
@@ -500,7 +568,7 @@ def start_queued(service: Service) -> list[Job]:
 
 
 def install(config: configparser.ConfigParser, store: JobStore, limits: Limits,
-            status_dir: Path) -> None:
+            status_dir: Path, remote: RemoteJobs | None = None) -> None:
     """Check PyWPS, then apply every module-level replacement (idempotent).
 
     Parameters
@@ -511,10 +579,12 @@ def install(config: configparser.ConfigParser, store: JobStore, limits: Limits,
         The app's job store (migrated) and async limits.
     status_dir
         Where status documents live ([server] outputpath).
+    remote
+        Where admitted jobs run with [processing] mode = dask; None: detached processes.
     """
     global _jobs
     check()
-    _jobs = _Jobs(store, limits, status_dir)
+    _jobs = _Jobs(store, limits, status_dir, remote)
     pywps_config.CONFIG = config
     pywps_config.get_config_value = _get_config_value
     pywps_basic.RelEnvironment = _shared_environment_factory

@@ -1,4 +1,6 @@
-"""A throw-away PostgreSQL server from Debian's packages, on a free loopback port.
+"""A throw-away PostgreSQL server from Debian's packages, on a free loopback port: the
+tests' job store and `make cluster`'s (the schema is created by the first instance that
+starts: JobStore.migrate).
 
 PostgreSQL refuses to run as root, so under root it runs as the `postgres` user (runuser).
 """
@@ -41,6 +43,13 @@ class Postgres:
         return subprocess.run([_bin("pg_dump"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
                                "postgres", "--data-only", "wps"], check=True,
                               capture_output=True).stdout
+
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (from postmaster.pid)."""
+        try:
+            return int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def stop(self) -> None:
         subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(self.directory / "data"),
