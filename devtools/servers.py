@@ -67,11 +67,13 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
     """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
     port = free_port()
     config = write_config(directory, port, wms_url, overrides)
-    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
+    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory),
+                       EDGE_WPS_RUNDIR=str(directory / "run"), **(env or {}))
     log = open(directory / "gunicorn.log", "ab")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", "wps_app.app:application",
+            "-c", str(REPO_ROOT / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--timeout", "120",

@@ -22,6 +22,7 @@ from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
+from wps_app import metrics
 from wps_app.core.redact import redact
 from wps_app.core.wms import LayerCatalog
 from wps_app.settings import Settings
@@ -166,15 +167,18 @@ def wms_response(environ: dict, settings: Settings, catalogs: Mapping[str, Layer
     try:
         upstream = requests.get(url, timeout=server.timeout_s)
     except requests.Timeout:
+        metrics.count_wms_error(server.name, "timeout")
         return _plain("the WMS did not answer in time", 504)
     except requests.RequestException as exc:
         LOGGER.warning("base map GetMap failed: %s", redact(str(exc), keep_hosts=True))
+        metrics.count_wms_error(server.name, "unavailable")
         return _plain("the WMS is not reachable", 502)
     content_type = upstream.headers.get("Content-Type", "")
     if upstream.status_code != 200 or not content_type.startswith("image/"):
         # a ServiceException may echo the request (the key): none of its text is passed on
         LOGGER.warning("base map GetMap: upstream answered %s %s", upstream.status_code,
                        content_type[:60])
+        metrics.count_wms_error(server.name, "bad_response")
         return _plain("the WMS could not draw this map", 502)
     response = Response(upstream.content, content_type=content_type)
     response.cache_control.max_age = 60

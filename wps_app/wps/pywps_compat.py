@@ -42,6 +42,7 @@ from pywps.inout.storage.file import FileStorage
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
+from wps_app import request_ids
 from wps_app.core.writers import write_text_atomically
 from wps_app.jobs import Heartbeat, Job, JobStore, Limits, QueueFull
 from wps_app.wps import public_urls, responses
@@ -50,6 +51,8 @@ from wps_app.wps.job_status import BINDING, publish_failures
 LOGGER = logging.getLogger(__name__)
 
 PYWPS_VERSIONS_CHECKED = ("4.8.1",)
+# Where an ExceptionReport leaves its exceptionCode in the WSGI environ (for /metrics).
+EXCEPTION_CODE_ENVIRON_KEY = "wps_edge.exception_code"
 NOT_STARTED = "the job could not be started; please submit it again"
 
 
@@ -214,7 +217,10 @@ _VERSION_COMMENT = re.compile(rb"<!--\s*PyWPS[^>]*-->\s*")
 
 
 def _exception_response(self, environ=None):
-    """NoApplicableCode.get_response without the library's version comment."""
+    """NoApplicableCode.get_response without the library's version comment; its
+    exceptionCode is noted in the request's environ."""
+    if environ is not None:
+        environ[EXCEPTION_CODE_ENVIRON_KEY] = self.name
     response = _ORIGINALS["pywps.exceptions:NoApplicableCode.get_response"](self, environ)
     response.set_data(_VERSION_COMMENT.sub(b"", response.get_data()))
     return response
@@ -341,6 +347,8 @@ class _JobRun:
 
     def start(self) -> bool:
         """Mark the job running and start its heartbeat; False when it may not run."""
+        # this process runs this job only: its threads (the heartbeat) log its request id
+        request_ids.pin(request_ids.current())
         if not self.store.start(self.job_id, self.process.workdir):
             LOGGER.warning("job %s ended before it could start", self.job_id)
             self._restore_failure()  # the accepting worker may have written over it
@@ -427,6 +435,9 @@ class CompatProcess(Process):
         except QueueFull as exc:
             raise ServerBusy("Maximum number of processes in queue reached. "
                              "Please try later.") from exc
+        # with the request's id (the job record has no column for it yet)
+        LOGGER.info("job=%s accepted binding=%s queued=%s", job_id, BINDING,
+                    str(job.queued).lower())
         try:
             if job.queued:
                 wps_response._update_status(WPS_STATUS.ACCEPTED,
@@ -490,7 +501,8 @@ def start_queued(service: Service) -> list[Job]:
     failed = []
     for job in jobs.store.drain(jobs.limits, binding=BINDING):
         try:
-            _launch(service, job)
+            with request_ids.bound(request_ids.of_job(job)):  # its own, not this one's
+                _launch(service, job)
         except Exception:
             LOGGER.exception("queued job %s could not be started", job.job_id)
             if jobs.store.fail(job.job_id, NOT_STARTED):
