@@ -101,6 +101,7 @@ class FrontServer:
     process: subprocess.Popen
     port: int
     wps: WpsServer
+    directory: Path  # nginx's run folder (its configuration and logs)
 
     @property
     def base(self) -> str:
@@ -122,7 +123,7 @@ def start_front(wps: WpsServer, directory: Path, client_timeout_s: int = 20) -> 
     process = front.start(front.FrontOptions(
         listen=f"127.0.0.1:{port}", upstream=f"127.0.0.1:{wps.port}",
         rundir=directory.resolve(), client_timeout_s=client_timeout_s))
-    server = FrontServer(process, port, wps)
+    server = FrontServer(process, port, wps, directory.resolve())
     try:
         wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities",
                                    [process])
