@@ -56,20 +56,31 @@ def mark_draining(folder: Path) -> None:
 
 
 def mark_busy(folder: Path, pid: int, path: str) -> None:
-    """Worker `pid` started serving `path` (untracked paths are ignored)."""
+    """Worker `pid` started serving `path` (untracked paths are ignored). A folder gone
+    from under a running instance costs the drain its wait, never the request."""
     if path not in UNTRACKED_PATHS:
-        (folder / "busy" / str(pid)).touch()
+        try:
+            (folder / "busy" / str(pid)).touch()
+        except OSError:
+            pass
 
 
 def mark_idle(folder: Path, pid: int) -> None:
     """Worker `pid` is done with its request."""
-    (folder / "busy" / str(pid)).unlink(missing_ok=True)
+    try:
+        (folder / "busy" / str(pid)).unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def busy_workers(folder: Path, alive: set[int]) -> set[int]:
     """The workers among `alive` serving a tracked request (markers of dead ones go)."""
     busy = set()
-    for marker in (folder / "busy").iterdir():
+    try:
+        markers = list((folder / "busy").iterdir())
+    except OSError:
+        return busy
+    for marker in markers:
         try:
             pid = int(marker.name)
         except ValueError:
