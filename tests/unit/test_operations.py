@@ -153,7 +153,10 @@ class _Arbiter:
         self.managed += 1
 
 
-def _drain(tmp_path, workers, drain_s=0.0):
+def _drain(tmp_path, monkeypatch, workers, drain_s=0.0):
+    # prepare() exports the folder to the environment: restored after the test
+    monkeypatch.setenv(instance.RUNDIR_ENV, str(tmp_path))
+    monkeypatch.setenv(instance.METRICS_ENV, str(tmp_path / "metrics"))
     instance.prepare(tmp_path)
     now = [0.0]
     server = _Arbiter(workers)
@@ -162,8 +165,7 @@ def _drain(tmp_path, workers, drain_s=0.0):
 
 
 def test_the_master_waits_for_busy_workers(tmp_path, monkeypatch):
-    monkeypatch.setenv(instance.RUNDIR_ENV, str(tmp_path))
-    server, drain, now = _drain(tmp_path, [11, 12])
+    server, drain, now = _drain(tmp_path, monkeypatch, [11, 12])
     instance.mark_busy(tmp_path, 11, "/wps")
     instance.mark_busy(tmp_path, 12, "/health")  # untracked: never holds a drain
     drain.on_term()  # still busy: drains
@@ -176,16 +178,16 @@ def test_the_master_waits_for_busy_workers(tmp_path, monkeypatch):
         drain.manage_workers()
 
 
-def test_a_dead_workers_marker_holds_nothing(tmp_path):
-    server, drain, _ = _drain(tmp_path, [11])
+def test_a_dead_workers_marker_holds_nothing(tmp_path, monkeypatch):
+    server, drain, _ = _drain(tmp_path, monkeypatch, [11])
     instance.mark_busy(tmp_path, 99, "/wps")
     with pytest.raises(StopIteration):
         drain.on_term()
     assert not (tmp_path / "busy" / "99").exists()
 
 
-def test_drain_s_keeps_an_idle_instance_draining_and_a_second_term_ends_it(tmp_path):
-    server, drain, now = _drain(tmp_path, [11], drain_s=5.0)
+def test_drain_s_keeps_an_idle_instance_draining_and_a_second_term_ends_it(tmp_path, monkeypatch):
+    server, drain, now = _drain(tmp_path, monkeypatch, [11], drain_s=5.0)
     drain.on_term()
     now[0] = 4.9
     drain.manage_workers()
@@ -193,8 +195,8 @@ def test_drain_s_keeps_an_idle_instance_draining_and_a_second_term_ends_it(tmp_p
         drain.on_term()
 
 
-def test_the_drain_ends_after_graceful_timeout_however_busy(tmp_path):
-    server, drain, now = _drain(tmp_path, [11])
+def test_the_drain_ends_after_graceful_timeout_however_busy(tmp_path, monkeypatch):
+    server, drain, now = _drain(tmp_path, monkeypatch, [11])
     instance.mark_busy(tmp_path, 11, "/wps")
     drain.on_term()
     now[0] = 99.0
@@ -215,3 +217,25 @@ def test_gunicorn_conf_derives_graceful_timeout(monkeypatch):
     monkeypatch.setenv("WPS_JOBS_SYNC_MAX_RUNTIME", "77")
     conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
     assert conf["graceful_timeout"] == gunicorn_drain.graceful_timeout(77) > 77
+
+
+def test_metrics_labels_never_hold_client_text(tmp_path):
+    """Whatever a client asks for, /metrics names it by one of the fixed operations."""
+    import uuid
+
+    config = tmp_path / "plain.cfg"
+    config.write_text(
+        f"[server]\noutputpath = {tmp_path / 'outputs'}\nworkdir = {tmp_path / 'work'}\n"
+        f"[logging]\ndatabase = sqlite:///{tmp_path / 'jobs.sqlite'}\n"
+        "[wms]\nurl = http://127.0.0.1:9/wms\ntimeout = 1\nretries = 0\n")
+    client = Client(create_app([config], catalogs={"sample": StubCatalog({"a": "A"})}))
+    marker = "zz" + uuid.uuid4().hex[:10]
+    client.get(f"/wps?service=WPS&request={marker}")
+    client.get(f"/ogcapi/{marker}")
+    client.get(f"/{marker}")
+    client.post("/wps", data=f"<{marker}/>", content_type="text/xml")
+    client.get(f"/outputs/{marker}.xml")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert marker not in text
+    for operation in ("wps:other", "ogcapi:other", "other", "status"):
+        assert f'operation="{operation}"' in text
