@@ -28,6 +28,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD curl -fsS http://127.0.0.1:5000/health || exit 1
 
 # Mount your own configuration at /etc/wps/pywps.cfg (see README, "Configuration").
-# nginx listens on 5000 and forwards to gunicorn on loopback; both stop on SIGTERM.
+# nginx listens on 5000 and forwards to gunicorn on loopback; on SIGTERM gunicorn drains
+# (/health 503, in-flight requests answered: up to [jobs] sync_max_runtime + 15 s, see the
+# README's Operations) and then nginx stops: `docker stop -t 300` (compose:
+# stop_grace_period) rather than the default 10 s.
 CMD ["python", "-m", "wps_app.ops.serve", "--listen", "0.0.0.0:5000", \
      "--app", "127.0.0.1:5001", "--rundir", "/app/var/front"]

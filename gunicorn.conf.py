@@ -1,13 +1,31 @@
 """gunicorn settings every way of starting the service uses (make run, the container, the
-tests' servers, the benchmarks): gunicorn reads ./gunicorn.conf.py from its working
-directory; command-line flags (a bind address, a worker count) override these.
+tests' servers, the benchmarks): they pass `-c gunicorn.conf.py` (gunicorn also reads
+./gunicorn.conf.py from its working directory); command-line flags (a bind address, a
+worker count) override these.
 
 Sync workers behind the nginx front (deploy/nginx.conf.in): nginx buffers requests and
 responses, so a slow client never holds a worker; a worker runs one request at a time,
 which is what bounds sync Executes.
+
+The hooks below give the instance its run folder (wps_app.instance: prometheus_client's
+multiprocess files for /metrics, the draining flag, busy workers) and make SIGTERM drain
+it (wps_app.ops.gunicorn_drain).
 """
 
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+# the repository, whatever the working directory gunicorn was started from
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from wps_app import instance  # noqa: E402
+from wps_app.ops import gunicorn_drain  # noqa: E402
+from wps_app.settings import load_settings  # noqa: E402
+
+_settings = load_settings()
 
 wsgi_app = "wps_app.app:application"
 bind = os.environ.get("WPS_BIND", "127.0.0.1:5001")
@@ -15,5 +33,51 @@ workers = int(os.environ.get("WPS_WORKERS", "2"))
 worker_class = "sync"
 # Above [jobs] sync_max_runtime, which ends a sync Execute with an ExceptionReport first.
 timeout = int(os.environ.get("WPS_GUNICORN_TIMEOUT", "300"))
-graceful_timeout = 30
+# A sync request in flight at SIGTERM is answered before its worker is killed.
+graceful_timeout = gunicorn_drain.graceful_timeout(_settings.sync_max_runtime_s)
 control_socket_disable = True  # no gunicornc control socket in the working directory
+
+_temporary_rundir: list[Path] = []  # the run folder made here (removed on exit)
+
+
+def on_starting(server):
+    """The instance's run folder: $EDGE_WPS_RUNDIR, or a temporary one; emptied of an
+    earlier run's counts and flags, and exported to the workers."""
+    given = os.environ.get(instance.RUNDIR_ENV)
+    if given:
+        folder = Path(given)
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="edge-wps-"))
+        _temporary_rundir.append(folder)
+    instance.prepare(folder)
+
+
+def when_ready(server):
+    gunicorn_drain.install(server, _settings.drain_s)
+
+
+def pre_request(worker, req):
+    folder = instance.rundir()
+    if folder is not None:
+        instance.mark_busy(folder, worker.pid, req.path)
+
+
+def post_request(worker, req, environ, resp):
+    folder = instance.rundir()
+    if folder is not None:
+        instance.mark_idle(folder, worker.pid)
+
+
+def child_exit(server, worker):
+    """A worker ended: its live gauges go (prometheus_client), its busy marker too."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+    folder = instance.rundir()
+    if folder is not None:
+        instance.mark_idle(folder, worker.pid)
+
+
+def on_exit(server):
+    for folder in _temporary_rundir:
+        shutil.rmtree(folder, ignore_errors=True)

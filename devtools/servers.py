@@ -72,11 +72,13 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
     answers."""
     port = free_port()
     config = write_config(directory, port, wms_url, overrides)
-    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
+    environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory),
+                       EDGE_WPS_RUNDIR=str(directory / "run"), **(env or {}))
     log = open(directory / "gunicorn.log", "ab")
     process = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", app,
+            "-c", str(REPO_ROOT / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--timeout", "120",
@@ -104,6 +106,7 @@ class FrontServer:
     process: subprocess.Popen
     port: int
     wps: WpsServer
+    directory: Path  # nginx's run folder (its configuration and logs)
 
     @property
     def base(self) -> str:
@@ -125,7 +128,7 @@ def start_front(wps: WpsServer, directory: Path, client_timeout_s: int = 20) -> 
     process = front.start(front.FrontOptions(
         listen=f"127.0.0.1:{port}", upstream=f"127.0.0.1:{wps.port}",
         rundir=directory.resolve(), client_timeout_s=client_timeout_s))
-    server = FrontServer(process, port, wps)
+    server = FrontServer(process, port, wps, directory.resolve())
     try:
         wait_until_answering(f"{server.url}?service=WPS&request=GetCapabilities",
                                    [process])

@@ -233,6 +233,7 @@ class Settings:
     wms_servers: tuple[WmsServer, ...] = (WmsServer(),)
     wms_probe_s: float = 10.0  # [wms] probe_interval: seconds between capabilities probes
     instance: str = socket.gethostname()  # [server] instance: names this instance
+    drain_s: float = 0.0  # [server] drain_s: after SIGTERM, /health says draining this long
     default_size_px: int = 512
     default_side_deg: float = 0.0005
     max_width_px: int = 16384
@@ -338,6 +339,7 @@ class Settings:
             wms_servers=read_wms_servers(cfg),
             wms_probe_s=float(get("wms", "probe_interval", d.wms_probe_s)),
             instance=get("server", "instance", d.instance),
+            drain_s=float(get("server", "drain_s", d.drain_s)),
             default_size_px=int(get("limits", "default_size", d.default_size_px)),
             default_side_deg=float(get("limits", "default_side_deg", d.default_side_deg)),
             max_width_px=int(get("limits", "max_width", d.max_width_px)),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wps_app import metrics
 from wps_app.core import styles, writers
 from wps_app.core.errors import StorageFull, WmsError
 from wps_app.core.pipeline import (
@@ -95,6 +96,7 @@ class EdgeTask:
             return render(request, source, settings.render_options(), workdir, progress)
         except WmsError as exc:
             exc.source = exc.source or request.source  # bindings name the source at fault
+            metrics.count_wms_error(request.source, metrics.wms_error_kind(exc))
             raise
 
     def publish(self, request: TileRequest, result: TileResult, job_id: str,

@@ -121,6 +121,7 @@ def slow_wps(slow_proxy, tmp_path_factory):
 def postgres():
     """A PostgreSQL server (Debian's), run as its own user, on a free loopback port."""
     import keyed
+
     from devtools.postgres import start_postgres
 
     server = start_postgres()

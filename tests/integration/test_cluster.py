@@ -129,11 +129,15 @@ def hold(held_wms):
     held_wms.release()
 
 
-def submit(url: str, inputs=POINT, form=BOTH, host: str | None = None) -> str:
-    """An async Execute to `url`; `host` is the Host header HAProxy would forward."""
+def submit(url: str, inputs=POINT, form=BOTH, host: str | None = None,
+           request_id: str | None = None) -> str:
+    """An async Execute to `url`; `host` is the Host header HAProxy would forward,
+    `request_id` the X-Request-ID it would set."""
     headers = {"Content-Type": "text/xml"}
     if host:
         headers["Host"] = host
+    if request_id:
+        headers["X-Request-ID"] = request_id
     answer = requests.post(url, data=execute_body(inputs, form, store=True, status=True),
                            headers=headers, timeout=60)
     assert answer.status_code == 200, answer.text[:500]
@@ -185,7 +189,8 @@ def test_a_job_accepted_by_one_instance_is_answered_by_any(cluster, hold):
     """Submitted to instance 1 (as HAProxy forwards it), observed running through instance
     2 and through HAProxy; its URLs are HAProxy's, and its outputs equal a sync run's."""
     public = cluster.base.removeprefix("http://")
-    status_url = submit(f"{cluster.instance_base(1)}/wps", host=public)
+    request_id = f"cluster-{os.getpid()}-{time.monotonic_ns()}"
+    status_url = submit(f"{cluster.instance_base(1)}/wps", host=public, request_id=request_id)
     assert status_url == f"{cluster.base}/outputs/{job_id_of(status_url)}.xml"
     hold.wait_held(1)
     job_id = job_id_of(status_url)
@@ -201,6 +206,12 @@ def test_a_job_accepted_by_one_instance_is_answered_by_any(cluster, hold):
     job = cluster.store.get(job_id)
     assert (job.status, job.attempt) == ("succeeded", 1) and job.worker.startswith("tcp://")
     assert job.worker not in etree.tostring(seen[-1][3]).decode()  # operators only
+    # the request's id is in the job record and on the Dask worker's lines about the job
+    assert job.request_id == request_id
+    worker_lines = [line for log in cluster.rundir.rglob("*.log")
+                    for line in log.read_text(errors="replace").splitlines()
+                    if f"job={job_id} " in line and "Dask worker" in line]
+    assert worker_lines and all(f"request_id={request_id}:" in line for line in worker_lines)
     ogc = requests.get(f"{cluster.base}/ogcapi/jobs/{job_id}", timeout=30)
     assert ogc.status_code == 200 and job.worker not in ogc.text
     sync = post(cluster.url, execute_body(POINT, '<wps:RawDataOutput mimeType="image/tiff">'

@@ -314,3 +314,11 @@ def test_outputs_know_their_owner(store):
     assert store.output_owner("sync-1") == (True, "alice")
     assert store.output_owner("async-1") == (True, "bob")
     assert store.output_owner("nobody") == (False, None)
+
+
+def test_the_submitting_requests_id_is_kept(tmp_path):
+    store = JobStore.from_url(f"sqlite:///{tmp_path}/jobs.sqlite")
+    store.migrate()
+    store.register("j1", "p", "wps", limits=Limits(1, 1), request_id="req-42")
+    store.register("j2", "p", "wps", limits=Limits(1, 1))
+    assert store.get("j1").request_id == "req-42" and store.get("j2").request_id is None

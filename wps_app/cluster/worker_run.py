@@ -51,6 +51,7 @@ def run_job(binding: str, job_id: str, context: dict) -> str:
         "public": the accepting request's public URLs (wps_app.wps.public_urls), or None;
         "given_inputs": the WPS inputs the client sent (PyWPS adds defaults to the rest).
     """
+    from wps_app import request_ids
     from wps_app.ogcapi import runner
     from wps_app.task import EdgeTask
     from wps_app.wps import public_urls, pywps_compat
@@ -61,9 +62,10 @@ def run_job(binding: str, job_id: str, context: dict) -> str:
         LOGGER.info("job=%s not run: %s", job_id, "unknown" if job is None else job.status)
         return "unknown" if job is None else job.status
     worker = this_worker()
-    LOGGER.info("job=%s runs on Dask worker %s (attempt %d before it)", job_id, worker,
-                job.attempt)
-    with public_urls.using(context.get("public")):
+    # the submitting request's id on every line about the job, on this host too
+    with request_ids.bound(request_ids.of_job(job)), public_urls.using(context.get("public")):
+        LOGGER.info("job=%s runs on Dask worker %s (attempt %d before it)", job_id, worker,
+                    job.attempt)
         if binding == pywps_compat.BINDING:
             pywps_compat.run_here(app.service, job, context.get("given_inputs"), worker)
         elif binding == runner.BINDING:

@@ -91,6 +91,7 @@ class Job:
     reserved_bytes: int = 0  # output storage held until the job ends
     attempt: int = 0  # runs started; only the latest may write the job's status
     worker: str | None = None  # the Dask worker that runs or ran it (operators only)
+    request_id: str | None = None  # X-Request-ID of the request that submitted it
 
     @property
     def ended(self) -> bool:

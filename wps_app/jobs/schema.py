@@ -13,7 +13,9 @@ Versions:
 3. `edge_jobs` gains `attempt` (how many times a runner started the job: a Dask rerun after
    its worker died is attempt 2, and only the current attempt may write the job's status)
    and `worker` (the Dask worker, or nothing for a local process, that ran it; for
-   operators). Added in place: ALTER TABLE ... ADD COLUMN, existing rows at attempt 0.
+   operators), and `request_id` (the X-Request-ID of the request that submitted it, for
+   the logs of whatever runs it). Added in place: ALTER TABLE ... ADD COLUMN, existing rows
+   at attempt 0.
 
 `migrate` runs at start-up in every worker; it is idempotent, and serialised (db.serialised)
 so that workers starting together migrate once: the others wait, then find the version
@@ -77,6 +79,7 @@ jobs = Table(
     # runs started (0: not yet); writes of an older attempt are refused (JobStore)
     Column("attempt", Integer, nullable=False, default=0, server_default="0"),
     Column("worker", String(255), nullable=True),  # who runs it: operators only
+    Column("request_id", String(128), nullable=True),  # the submitting request's id
 )
 # admission counts, the reaper and the queue all select unfinished jobs by status
 Index("edge_jobs_status", jobs.c.status, jobs.c.queued)
@@ -184,11 +187,12 @@ def migrate(engine: Engine, now: datetime.datetime) -> tuple[int, int]:
 
 
 def _add_attempts(conn) -> None:
-    """Version 2 -> 3: the attempt and worker columns, in place (SQLite and PostgreSQL
+    """Version 2 -> 3: the attempt, worker and request_id columns, in place (SQLite and PostgreSQL
     both add a column with a constant default to every existing row)."""
     conn.exec_driver_sql(
         f"ALTER TABLE {jobs.name} ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0")
     conn.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN worker VARCHAR(255)")
+    conn.exec_driver_sql(f"ALTER TABLE {jobs.name} ADD COLUMN request_id VARCHAR(128)")
 
 
 def _to_utc(value: datetime.datetime | None) -> datetime.datetime | None:

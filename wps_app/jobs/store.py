@@ -69,7 +69,7 @@ def _job(row) -> Job:
         updated=_loaded(m["updated"]), lease_expires=_loaded(m["lease_expires"]),
         workdir=m["workdir"], payload=m.get("payload"), owner=m["owner"],
         reserved_bytes=int(m["reserved_bytes"] or 0), attempt=int(m["attempt"] or 0),
-        worker=m["worker"],
+        worker=m["worker"], request_id=m["request_id"],
     )
 
 
@@ -148,7 +148,8 @@ class JobStore:
     def register(self, job_id: str, process_id: str, binding: str, *, limits: Limits,
                  workdir: str | None = None, payload: bytes | None = None,
                  owner: str | None = None, max_per_owner: int | None = None,
-                 reserve_bytes: int = 0, storage_cap_bytes: int | None = None) -> Job:
+                 reserve_bytes: int = 0, storage_cap_bytes: int | None = None,
+                 request_id: str | None = None) -> Job:
         """Record a new job as accepted: admitted to run now, or queued.
 
         The admission decision and the insert are one serialised transaction, so workers
@@ -174,6 +175,9 @@ class JobStore:
             Output storage the job may fill (an upper bound), held until it ends.
         storage_cap_bytes : int, optional
             Published plus reserved bytes may not exceed this.
+        request_id : str, optional
+            The submitting request's X-Request-ID (already validated), for the logs of
+            whichever process or host runs the job.
 
         Returns
         -------
@@ -205,7 +209,7 @@ class JobStore:
                 queued=decision == "queue", progress=0.0, message="", created=now,
                 updated=now, lease_expires=self._lease_from(now) if decision == "run" else None,
                 workdir=workdir, payload=payload, owner=owner,
-                reserved_bytes=max(0, int(reserve_bytes))))
+                reserved_bytes=max(0, int(reserve_bytes)), request_id=request_id))
             row = conn.execute(select(*_SUMMARY).where(_T.c.job_id == job_id)).one()
         return _job(row)
 

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from wps_app import request_ids
 from wps_app.core.errors import EdgeServiceError
 from wps_app.jobs import Heartbeat, Job, JobAbandoned, Limits, stop_runner
 from wps_app.ogcapi.execute import ExecuteRequest
@@ -110,6 +111,8 @@ class JobRun:
 
     def run(self) -> None:
         """Run the job to its end (succeeded, failed, or lost)."""
+        # this process runs this job only: its threads (the heartbeat) log its request id
+        request_ids.pin(request_ids.current())
         request = ExecuteRequest.from_json(self.job.payload or b"{}")
         settings = self.task.runtime.settings
         settings.work_path.mkdir(parents=True, exist_ok=True)
@@ -197,7 +200,8 @@ def start_queued(task: EdgeTask) -> list[str]:
     started = []
     for job in store.drain(limits_of(task), binding=BINDING):
         try:
-            launch(task, job.job_id)
+            with request_ids.bound(request_ids.of_job(job)):  # its own, not this one's
+                launch(task, job.job_id)
             started.append(job.job_id)
         except Exception:
             LOGGER.exception("queued job %s could not be started", job.job_id)

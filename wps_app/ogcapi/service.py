@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from wps_app import request_ids
 from wps_app.core.errors import EdgeServiceError, WmsError
 from wps_app.core.pipeline import output_bytes_upper_bound
 from wps_app.jobs import Job, JobStoreError
@@ -54,6 +55,10 @@ CORS = {
 STATUS = {"accepted": "accepted", "running": "running", "succeeded": "successful",
           "failed": "failed", "dismissed": "dismissed"}
 STORE_STATUS = {v: k for k, v in STATUS.items()}
+# Where this binding leaves, in the WSGI environ, the route a request matched and the
+# problem type it was answered with (wps_app.web.operations reads them for /metrics).
+OPERATION_ENVIRON_KEY = "wps_edge.ogcapi_operation"
+PROBLEM_ENVIRON_KEY = "wps_edge.ogcapi_problem"
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 10
 
@@ -139,16 +144,22 @@ class OgcApiProcesses:
         path = request.path[len(self.mount):] or "/"
         try:
             if request.method == "OPTIONS":  # CORS preflight
+                environ[OPERATION_ENVIRON_KEY] = "preflight"
                 response = Response(status=204)
             else:
                 self.reap_if_due()
                 endpoint, args = _ROUTES.bind("", path_info=path).match(
                     path, method="GET" if request.method == "HEAD" else request.method)
+                environ[OPERATION_ENVIRON_KEY] = (
+                    f"execution:{'async' if _wants_async(request) else 'sync'}"
+                    if endpoint == "execution" else endpoint)
                 response = getattr(self, "_" + endpoint)(request, **args)
         except Exception as exc:
             if not isinstance(exc, (Problem, HTTPException, EdgeServiceError, JobStoreError)):
                 LOGGER.exception("ogcapi request failed")
-            response = problems.from_error(exc).response()
+            problem = problems.from_error(exc)
+            environ[PROBLEM_ENVIRON_KEY] = problem.type
+            response = problem.response()
         response.headers.update(CORS)
         return response(environ, start_response)
 
@@ -284,10 +295,7 @@ class OgcApiProcesses:
         parsed = execute.parse(request.get_data(cache=False))
         tile = self.task.validate(parsed.values)
         self._check_raw_size(tile, parsed.outputs)
-        prefer = request.headers.get("Prefer", "")
-        wants_async = any(p.strip().lower() == "respond-async"
-                          for p in prefer.replace(";", ",").split(","))
-        if wants_async:
+        if _wants_async(request):
             return self._submit(request, parsed, tile)
         return self._run_sync(request, parsed, tile)
 
@@ -316,7 +324,9 @@ class OgcApiProcesses:
             job_id, PROCESS_ID, runner.BINDING, limits=runner.limits_of(self.task),
             payload=parsed.to_json(), owner=self._owner(request),
             reserve_bytes=self.task.upper_bound_bytes(tile),
-            storage_cap_bytes=self.task.cap_bytes())
+            storage_cap_bytes=self.task.cap_bytes(), request_id=request_ids.current())
+        LOGGER.info("job=%s accepted binding=%s queued=%s", job_id, runner.BINDING,
+                    str(job.queued).lower())
         if not job.queued:
             try:
                 self.launch(self.task, job_id)
@@ -415,6 +425,13 @@ class OgcApiProcesses:
                           "rel": "prev", "type": JSON, "title": "previous page"})
         return _json({"jobs": [self.status_info(job, base) for job in page],
                       "links": links})
+
+
+def _wants_async(request: Request) -> bool:
+    """Whether an execution asks `Prefer: respond-async`."""
+    prefer = request.headers.get("Prefer", "")
+    return any(p.strip().lower() == "respond-async"
+               for p in prefer.replace(";", ",").split(","))
 
 
 # job list parameters ------------------------------------------------------------------

@@ -25,11 +25,19 @@ def signal_group(group: int, signum: int) -> None:
 
 
 def stop_group(process: subprocess.Popen, timeout_s: float = 15.0,
-               first: int = signal.SIGTERM) -> None:
-    """Stop `process` and its group: `first` (SIGTERM: graceful), SIGKILL after
-    `timeout_s` seconds, then SIGKILL for any child left in the group."""
+               first: int = signal.SIGTERM, leader_only: bool = False) -> None:
+    """Stop `process` and its group: `first` (SIGTERM: graceful) to the whole group, or
+    to `process` alone with `leader_only` (a gunicorn master, which stops its workers
+    itself), SIGKILL after `timeout_s` seconds, then SIGKILL for any child left in the
+    group."""
     if process.poll() is None:
-        signal_group(process.pid, first)
+        if leader_only:
+            try:
+                process.send_signal(first)
+            except ProcessLookupError:
+                pass
+        else:
+            signal_group(process.pid, first)
         try:
             process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -1,5 +1,5 @@
 """Run the service: gunicorn (gunicorn.conf.py) behind the nginx front, plus the retention
-cleanup; stop all of it on Ctrl-C or SIGTERM.
+cleanup; stop all of it on Ctrl-C or SIGTERM (gunicorn drains first, then nginx stops).
 
 Command line (what `make run` and the container run):
     python -m wps_app.ops.serve [--listen 127.0.0.1:5000] [--app 127.0.0.1:5001]
@@ -18,14 +18,17 @@ import sys
 import threading
 from pathlib import Path
 
+from wps_app import instance
 from wps_app.ops import cleanup, front
+from wps_app.ops.gunicorn_drain import graceful_timeout
 from wps_app.ops.processes import stop_group, wait_until_answering
 from wps_app.settings import REPO_ROOT, load_settings
 
 
 def start_gunicorn(bind: str, workers: int | None = None, log: Path | None = None,
                    env: dict[str, str] | None = None) -> subprocess.Popen:
-    """gunicorn serving the WPS with gunicorn.conf.py, in its own session."""
+    """gunicorn serving the WPS with gunicorn.conf.py, in its own session (its run folder,
+    $EDGE_WPS_RUNDIR, is the caller's or a temporary one: see wps_app.instance)."""
     command = [sys.executable, "-m", "gunicorn", "-c", str(REPO_ROOT / "gunicorn.conf.py"),
                "--chdir", str(REPO_ROOT), "--bind", bind]
     if workers is not None:
@@ -35,9 +38,14 @@ def start_gunicorn(bind: str, workers: int | None = None, log: Path | None = Non
                             start_new_session=True)
 
 
-def stop_gunicorn(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    """SIGTERM (graceful: in-flight requests finish), then SIGKILL."""
-    stop_group(process, timeout_s)
+def stop_gunicorn(process: subprocess.Popen, timeout_s: float | None = None) -> None:
+    """SIGTERM to the master (it drains: in-flight requests are answered, see
+    wps_app.ops.gunicorn_drain), then SIGKILL after `timeout_s` seconds (default: what
+    the drain may take, [server] drain_s plus twice gunicorn's graceful_timeout)."""
+    if timeout_s is None:
+        settings = load_settings()
+        timeout_s = settings.drain_s + 2 * graceful_timeout(settings.sync_max_runtime_s) + 5
+    stop_group(process, timeout_s, leader_only=True)
 
 
 def _cleanup_loop(every_s: float, stop: threading.Event) -> None:
@@ -65,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     # gunicorn listens on loopback only, and trusts the front's X-Forwarded-* (one hop)
     env = dict(os.environ)
     env.setdefault("WPS_SERVER_TRUSTED_PROXIES", "127.0.0.1")
+    env.setdefault(instance.RUNDIR_ENV, str((args.rundir / "instance").resolve()))
     app = start_gunicorn(args.app, args.workers, env=env)
     nginx = front.start(front.FrontOptions(listen=args.listen, upstream=args.app,
                                            rundir=args.rundir.resolve()))
@@ -83,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         stopping.set()
-        front.stop(nginx)
+        # gunicorn first: while it drains, /health answers 503 "draining" through the front
         stop_gunicorn(app)
+        front.stop(nginx)
 
 
 if __name__ == "__main__":

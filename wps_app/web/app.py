@@ -1,4 +1,5 @@
-"""WSGI application: the PyWPS service at /wps, published outputs at /outputs/, /health.
+"""WSGI application: the PyWPS service at /wps, published outputs at /outputs/, /health,
+/metrics.
 
 `gunicorn wps_app.app:application` serves it; `create_app(cfgfiles)` builds another one
 (tests do). Configuration layering: repository pywps.cfg -> extra files -> $PYWPS_CFG ->
@@ -23,17 +24,18 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Request, Response
 
 from processes import get_processes
-from wps_app import __version__
+from wps_app import __version__, instance, metrics, request_ids
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore, Limits
 from wps_app.ogcapi import build as build_ogcapi
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
 from wps_app.task import EdgeTask
-from wps_app.web import auth, logs, page
+from wps_app.web import auth, logs, operations, page
 from wps_app.web.files import serve_output
 from wps_app.wps import public_urls, pywps_compat, request_guard
 from wps_app.wps.config import pywps_configuration
+from wps_app.wps.exceptions import ServerBusyRetryLater
 from wps_app.wps.job_status import publish_failures
 from wps_app.wps.reaper import Reaper
 from wps_app.wps.service import JOB_ID_ENVIRON_KEY, EdgeService
@@ -44,7 +46,9 @@ LOGGER = logging.getLogger(__name__)
 
 class EdgeApp:
     """Routes requests: /wps (and / with WPS parameters, or POST) to PyWPS, / to the map
-    page, /static/, /wms/<source> (the page's base map), /outputs/<job>/<file>, /health."""
+    page, /static/, /wms/<source> (the page's base map), /outputs/<job>/<file>, /health,
+    /metrics. Every request gets an id (X-Request-ID), is counted for /metrics and is
+    refused while the instance drains (wps_app.ops.gunicorn_drain)."""
 
     def __init__(self, service: EdgeService, runtime: Runtime, reaper: Reaper,
                  ogcapi=None) -> None:
@@ -58,6 +62,9 @@ class EdgeApp:
         self._advertised: dict[str, dict[str, str]] | None = None
         self.max_request_bytes = settings.max_request_bytes
         self.keys = auth.KeyRing.load(settings.keys_file) if settings.keys_file else None
+        self.gauges = metrics.StoreGauges(
+            runtime.jobs, Limits(settings.parallel_processes, settings.max_queued_processes),
+            int(settings.max_output_mb * 1024 * 1024), instance.draining)
 
     def _refresh_layers(self) -> None:
         """Keep the advertised layer lists in step with the catalogs (which the background
@@ -88,6 +95,8 @@ class EdgeApp:
         if self.settings.expose_pid:  # [server] expose_pid: which gunicorn master answered
             body["pid"] = os.getppid()  # a gunicorn worker's parent is its master
         status = 503 if upstream and not all_ok else 200
+        if instance.draining():  # SIGTERM: a load balancer takes this instance out first
+            body["status"], status = "draining", 503
         return Response(json.dumps(body), status=status, content_type="application/json")
 
     def _reap_jobs(self) -> None:
@@ -97,28 +106,56 @@ class EdgeApp:
             LOGGER.exception("job reaper failed")
 
     def __call__(self, environ, start_response):
-        """Serve one request and log one line for it (operation, status, duration)."""
+        """Serve one request as its X-Request-ID (every log line names it, the answer
+        carries it), log one line for it (operation, status, duration) and count it."""
         started = time.perf_counter()
         status_holder: list[str] = []
+        request_id = request_ids.from_environ(environ)
+        token = request_ids.set_current(request_id)
 
         def recording_start_response(status, headers, exc_info=None):
             status_holder.append(status)
+            headers = [(name, value) for name, value in headers
+                       if name.lower() != "x-request-id"]
+            headers.append((request_ids.HEADER, request_id))
             return start_response(status, headers, exc_info)
 
         try:
             refusal = self._authenticate(environ)
+            if refusal is None:
+                refusal = self._refuse_while_draining(environ)
             if refusal is not None:
                 return refusal(environ, recording_start_response)
             return self._route(environ, recording_start_response)
         finally:
+            status = status_holder[0].split()[0] if status_holder else "-"
+            operation = _operation(environ)
             LOGGER.info(
                 "request method=%s path=%s operation=%s identifier=%s job=%s status=%s "
                 "duration_ms=%.1f client=%s", environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"), _operation(environ),
+                environ.get("PATH_INFO"), operation,
                 _query(environ, "identifier") or "-", environ.get(JOB_ID_ENVIRON_KEY) or "-",
-                (status_holder[0].split()[0] if status_holder else "-"),
-                (time.perf_counter() - started) * 1000, environ.get(auth.CLIENT_ENVIRON_KEY, "-"),
+                status, (time.perf_counter() - started) * 1000,
+                environ.get(auth.CLIENT_ENVIRON_KEY, "-"),
             )
+            metrics.count_request(_operation_label(environ, operation), status,
+                                  operations.exception_code(environ))
+            request_ids.reset(token)
+
+    @staticmethod
+    def _refuse_while_draining(environ: dict) -> Response | None:
+        """While the instance drains, 503 with Retry-After for any new request but
+        /health and /metrics (nothing was done: a load balancer may send it elsewhere)."""
+        path = environ.get("PATH_INFO", "") or "/"
+        if path in instance.UNTRACKED_PATHS or not instance.draining():
+            return None
+        message = "this instance is shutting down; please send the request again"
+        if path in ("/", "/wps", "/wps/") and not page.wants_page(environ):
+            return ServerBusyRetryLater(message, retry_after_s=1).get_response(environ)
+        response = Response(json.dumps({"status": 503, "detail": message}), status=503,
+                            content_type="application/json")
+        response.headers["Retry-After"] = "1"
+        return response
 
     def _check_owner(self, environ: dict, relative: str) -> None:
         """With API keys configured, a job's status document and outputs are its owner's:
@@ -198,6 +235,9 @@ class EdgeApp:
                                          path[len("/wms/"):])
         elif path in ("/health", "/health/upstream"):
             response = self._health(upstream=path == "/health/upstream")
+        elif path == "/metrics" and request.method in ("GET", "HEAD"):
+            # with API keys configured, a key is needed (as for any path but /health)
+            response = Response(metrics.render(self.gauges), content_type=metrics.CONTENT_TYPE)
         else:
             response = NotFound().get_response(environ)
         return response(environ, start_response)
@@ -242,6 +282,16 @@ def _operation(environ: dict) -> str:
         match = _POST_OPERATION.search(head)
         return match.group(1).decode().lower() if match else "-"
     return _query(environ, "request").lower() or "-"
+
+
+def _operation_label(environ: dict, wps_request: str) -> str:
+    """The request's operation as /metrics labels it (wps_app.web.operations)."""
+    path = environ.get("PATH_INFO", "") or "/"
+    if path in ("/", "/wps", "/wps/") and not page.wants_page(environ):
+        return operations.wps_operation(environ, wps_request)
+    if path == "/ogcapi" or path.startswith("/ogcapi/"):
+        return operations.ogcapi_operation(environ)
+    return operations.path_operation(path)
 
 
 def create_app(cfgfiles: list[str | Path] | None = None, *,

@@ -8,6 +8,11 @@ come from the service itself, keep their lines.
 Configured URLs may carry credentials: every message is passed through core.redact with
 hosts kept.
 
+Every line names the request it is about (`request_id=<id>`, wps_app.request_ids): lines
+written while a request is served, and those of the async job it started, in the job's own
+process too; `-` when there is none (start-up, background probes). The id is a checked
+token (never raw client text).
+
 PyWPS logs every exception it creates with LOGGER.exception (an ERROR and a traceback, ~880
 bytes for a bad request). A client's mistake is not the server's error: records of 4xx
 exceptions are dropped, and the request line (INFO) says what was answered.
@@ -18,11 +23,12 @@ from __future__ import annotations
 import logging
 import re
 
+from wps_app import request_ids
 from wps_app.core.redact import redact
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _CLIENT_EXCEPTION = re.compile(r"^Exception: code: 4\d\d,")
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s: %(message)s"
 
 
 def escape(text: str) -> str:
@@ -42,6 +48,8 @@ class EscapingFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         record.message = escape(redact(record.message, self.secrets, keep_hosts=True))
+        # set here, by the thread that logs (the context variable is per thread)
+        record.request_id = request_ids.current() or request_ids.UNKNOWN
         return super().formatMessage(record)
 
     def formatException(self, ei) -> str:  # noqa: N802 (logging's name)

@@ -22,6 +22,7 @@ from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
+from wps_app import metrics
 from wps_app.core.redact import redact
 from wps_app.core.relay import RedirectRefused, fetch_within_origin, with_query
 from wps_app.core.wms import LayerCatalog
@@ -169,11 +170,14 @@ def wms_response(environ: dict, settings: Settings, catalogs: Mapping[str, Layer
         upstream = fetch_within_origin(url, server.headers, server.timeout_s)
     except RedirectRefused as exc:
         LOGGER.warning("base map GetMap: %s; not followed", exc)
+        metrics.count_wms_error(server.name, "bad_response")
         return _plain("the WMS could not draw this map", 502)
     except requests.Timeout:
+        metrics.count_wms_error(server.name, "timeout")
         return _plain("the WMS did not answer in time", 504)
     except requests.RequestException as exc:
         LOGGER.warning("base map GetMap failed: %s", redact(str(exc), keep_hosts=True))
+        metrics.count_wms_error(server.name, "unavailable")
         return _plain("the WMS is not reachable", 502)
     with upstream:
         content_type = upstream.headers.get("Content-Type", "")
@@ -181,6 +185,7 @@ def wms_response(environ: dict, settings: Settings, catalogs: Mapping[str, Layer
             # a ServiceException may echo the request (the key): none of its text is passed
             LOGGER.warning("base map GetMap: upstream answered %s %s", upstream.status_code,
                            content_type[:60])
+            metrics.count_wms_error(server.name, "bad_response")
             return _plain("the WMS could not draw this map", 502)
         response = Response(upstream.content, content_type=content_type)
     response.cache_control.max_age = 60

@@ -48,6 +48,7 @@ from pywps.inout.storage.file import FileStorage
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
+from wps_app import request_ids
 from wps_app.core.writers import write_text_atomically
 from wps_app.jobs import (
     Heartbeat,
@@ -65,6 +66,8 @@ from wps_app.wps.job_status import BINDING, publish_failures
 LOGGER = logging.getLogger(__name__)
 
 PYWPS_VERSIONS_CHECKED = ("4.8.1",)
+# Where an ExceptionReport leaves its exceptionCode in the WSGI environ (for /metrics).
+EXCEPTION_CODE_ENVIRON_KEY = "wps_edge.exception_code"
 NOT_STARTED = "the job could not be started; please submit it again"
 
 
@@ -229,7 +232,10 @@ _VERSION_COMMENT = re.compile(rb"<!--\s*PyWPS[^>]*-->\s*")
 
 
 def _exception_response(self, environ=None):
-    """NoApplicableCode.get_response without the library's version comment."""
+    """NoApplicableCode.get_response without the library's version comment; its
+    exceptionCode is noted in the request's environ."""
+    if environ is not None:
+        environ[EXCEPTION_CODE_ENVIRON_KEY] = self.name
     response = _ORIGINALS["pywps.exceptions:NoApplicableCode.get_response"](self, environ)
     response.set_data(_VERSION_COMMENT.sub(b"", response.get_data()))
     return response
@@ -363,6 +369,8 @@ class _JobRun:
 
     def start(self) -> bool:
         """Mark the job running and start its heartbeat; False when it may not run."""
+        # this process runs this job only: its threads (the heartbeat) log its request id
+        request_ids.pin(request_ids.current())
         self.attempt = self.store.start(self.job_id, self.process.workdir, worker=self.worker)
         if not self.attempt:
             LOGGER.warning("job %s ended before it could start", self.job_id)
@@ -451,10 +459,13 @@ class CompatProcess(Process):
             job = jobs.store.register(job_id, self.identifier, BINDING, limits=jobs.limits,
                                       workdir=self.workdir,
                                       payload=wps_request.json.encode("utf-8"),
+                                      request_id=request_ids.current(),
                                       **self.admission(wps_request))
         except QueueFull as exc:
             raise ServerBusy("Maximum number of processes in queue reached. "
                              "Please try later.") from exc
+        LOGGER.info("job=%s accepted binding=%s queued=%s", job_id, BINDING,
+                    str(job.queued).lower())
         try:
             if job.queued:
                 wps_response._update_status(WPS_STATUS.ACCEPTED,
@@ -558,7 +569,8 @@ def start_queued(service: Service) -> list[Job]:
     failed = []
     for job in jobs.store.drain(jobs.limits, binding=BINDING):
         try:
-            _launch(service, job)
+            with request_ids.bound(request_ids.of_job(job)):  # its own, not this one's
+                _launch(service, job)
         except Exception:
             LOGGER.exception("queued job %s could not be started", job.job_id)
             if jobs.store.fail(job.job_id, NOT_STARTED):

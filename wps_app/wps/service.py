@@ -35,6 +35,8 @@ _PARSER = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=Tru
 # The WSGI environ key under which a process leaves the id of the job a request started
 # (the app's request log line names it).
 JOB_ID_ENVIRON_KEY = "wps_edge.job_id"
+# ... and whether an Execute asked to run "sync" or "async" (for /metrics).
+EXECUTE_MODE_ENVIRON_KEY = "wps_edge.execute_mode"
 # Literal values as XML Schema writes them, ASCII only: Python's int() and float() would
 # also take "１２", "١٢" or "1_0", and PyWPS reads any non-false text as boolean true.
 _LEXICAL = {
@@ -183,6 +185,10 @@ class EdgeService(CompatService):
         return response
 
     def execute(self, identifier, wps_request, uuid):
+        if wps_request.http_request is not None:
+            asynchronous = wps_request.store_execute == "true" and wps_request.status == "true"
+            wps_request.http_request.environ[EXECUTE_MODE_ENVIRON_KEY] = (
+                "async" if asynchronous else "sync")
         if not identifier:
             raise MissingParameterValue("identifier (the process to run) is required",
                                         "identifier")
