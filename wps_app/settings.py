@@ -121,6 +121,21 @@ def _http_url(value: str, key: str) -> str:
     return value
 
 
+def _dask_address(value: str) -> str:
+    """A Dask scheduler address (tcp:// or tls://, host and port), or "" for none."""
+    if not value:
+        return value
+    parts = urlsplit(value)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        raise ValueError(f"[processing] dask_scheduler must be tcp://host:port or "
+                         f"tls://host:port, got {value!r}")
+    return value
+
+
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -209,6 +224,9 @@ class Settings:
     max_per_client: int = 8  # async jobs running + queued per client; 0: no limit
     database: str = f"sqlite:///{REPO_ROOT / 'var' / 'pywps-logs.sqlite'}"
     keys_file: Path | None = None  # [auth] keys_file: API keys required when set
+    processing_mode: str = "detachprocessing"  # [processing] mode: "dask" runs on Dask
+    dask_scheduler: str = ""  # [processing] dask_scheduler: tcp://host:port, or none
+    dask_above_px: int = 4096 * 4096  # [processing] dask_above_px: larger ones on Dask
 
     @property
     def wms(self) -> WmsServer:
@@ -299,6 +317,10 @@ class Settings:
             database=_database_url(get("logging", "database", d.database)),
             keys_file=_path(get("auth", "keys_file", "")) if get("auth", "keys_file", "")
             else None,
+            processing_mode=get("processing", "mode", d.processing_mode),
+            dask_scheduler=_dask_address(get("processing", "dask_scheduler",
+                                             d.dask_scheduler)),
+            dask_above_px=int(get("processing", "dask_above_px", d.dask_above_px)),
         )
 
 

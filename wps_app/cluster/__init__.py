@@ -1,0 +1,1 @@
+"""Running the service on a cluster: Dask glue outside the pure raster core."""
