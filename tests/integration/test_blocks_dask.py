@@ -192,3 +192,25 @@ def test_dask_windows_connects_by_address(cluster, wms_server, sample, tmp_path)
 
 def _edge_tasks(dask_scheduler) -> list[str]:
     return [str(key) for key in dask_scheduler.tasks if str(key).startswith("edge-")]
+
+
+def test_a_request_running_on_a_worker_runs_its_windows_on_the_cluster(
+        cluster, wms_server, sample, tmp_path):
+    """An async job runs on a Dask worker: its render, there, submits its windows through
+    the worker's own client (seceding from its thread, so both one-thread workers stay
+    available) and writes the same outputs as on this host."""
+    from distributed import get_task_stream
+
+    local_cluster, client = cluster
+    request = request_over(sample, 900, 1900, 260, 400, method="sobel_y", cog=True)
+    local = decoded(render(request, wms_server.url, tmp_path / "local"))
+    folder = tmp_path / "on-worker"
+    folder.mkdir()
+    source = wms.WmsSource(wms_server.url, max_block_px=BLOCK_PX)
+    with get_task_stream(client) as stream:
+        job = client.submit(pipeline.render, request, source, MANY_WINDOWS, folder,
+                            windows_on=dask_windows(local_cluster.scheduler_address))
+        result = job.result(timeout=120)
+    assert_same(local, decoded(result))
+    filters_run = [t for t in stream.data if t["key"].startswith("edge-filter-")]
+    assert len(filters_run) == len(list(pipeline.row_windows(400, BLOCK_PX)))
