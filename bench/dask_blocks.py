@@ -112,7 +112,7 @@ def run_one(config: dict) -> dict:
     from distributed import Client, LocalCluster
 
     with LocalCluster(processes=True, n_workers=config["workers"], threads_per_worker=1,
-                      host="127.0.0.1", dashboard_address=None,
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
                       silence_logs=50) as cluster, Client(cluster) as client:
         client.wait_for_workers(config["workers"])
         client.run(_warm_up)

@@ -28,8 +28,9 @@ MANY_WINDOWS = RenderOptions(stream_above_px=0)  # windows of BLOCK_PX rows
 def cluster():
     from distributed import Client, LocalCluster
 
+    # the dashboard on a loopback port the kernel picks (its default, 8787, may be taken)
     with LocalCluster(processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as local, Client(local) as client:
+                      dashboard_address="127.0.0.1:0") as local, Client(local) as client:
         client.wait_for_workers(2, timeout=60)
         yield local, client
 
