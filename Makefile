@@ -26,7 +26,7 @@ help:
 	@echo "make cluster       HAProxy, INSTANCES instances, PostgreSQL, a Dask scheduler and"
 	@echo "                   DASK_WORKERS workers on one host (WPS_WMS_URL: another WMS)"
 	@echo "make test          install what is missing, run the whole test suite"
-	@echo "make bench         run the benchmarks in bench/"
+	@echo "make bench         run the benchmarks in bench/ (BENCH_ARGS='--only dask': one section)"
 	@echo "make lint          ruff check"
 	@echo "make qgis-plugin   build dist/wps_processing.zip (QGIS: Install from ZIP)"
 	@echo "make docker-build  build the container image (needs a Docker engine)"
@@ -70,7 +70,7 @@ test: system-deps venv sample
 	$(PY) -m pytest tests/integration
 
 bench: system-deps venv sample
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: venv
 	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check .

@@ -3,11 +3,16 @@
 Sections: (a) end-to-end latency and throughput against the tutorial's implementation,
 (b) one 512x512 Execute stage by stage, (c) the raster core on in-memory tiles and
 (d) the filter alone beside the memory bandwidth, (e) peak memory of the largest request,
-plus the service's own handling cost against stock PyWPS and the load run.
+plus the service's own handling cost against stock PyWPS, the load run, and (f) a 16384x16384
+request on 1 and 2 Dask workers against the local path.
+
+Usage: python -m bench.run [--only dask]  (--only runs the named sections and prints them,
+leaving bench/RESULTS.md as it is; (f) alone takes about 3 minutes)
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
@@ -22,7 +27,7 @@ import pywps
 import rasterio
 import scipy
 
-from bench import cluster, core, e2e, large, load, overhead, stages
+from bench import cluster, core, dask_blocks, e2e, large, load, overhead, stages
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CLUSTER_NOTE = (
@@ -54,23 +59,38 @@ def machine() -> str:
     ])
 
 
-def main() -> int:
+# name -> (title, function producing the section's text)
+SECTIONS = {
+    "machine": ("Machine", machine),
+    "e2e": ("(a) End to end, 512x512, against the tutorial's implementation",
+            lambda: "Each request at a new point; services alternated round by round; 4 "
+            "gunicorn sync workers each.\n\n" + captured(e2e.main, [])),
+    "overhead": ("The service's own handling cost per Execute, against stock PyWPS",
+                 lambda: captured(overhead.main, [])),
+    "stages": ("(b) One 512x512 Execute, stage by stage", lambda: captured(stages.main, [])),
+    "core": ("(c, d) Raster core on in-memory tiles; the filter alone",
+             lambda: captured(core.main)),
+    "large": ("(e) The filter's share of end-to-end time at every size; the largest "
+              "request's memory", lambda: captured(large.main, [])),
+    "load": ("Load: 500 Executes, 8 in flight", lambda: captured(load.main, [])),
+    "cluster": ("Scale-out: throughput through HAProxy with 1 and 2 instances",
+                lambda: CLUSTER_NOTE + captured(cluster.main, [])),
+    "dask": ("(f) A 16384x16384 request on 1 and 2 Dask workers against the local path; "
+             "memory per worker", lambda: captured(dask_blocks.main, [])),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the benchmarks, write RESULTS.md")
+    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS),
+                        help="run these sections only and print them (RESULTS.md untouched)")
+    args = parser.parse_args(argv)
     started = time.time()
-    sections = [
-        ("Machine", machine()),
-        ("(a) End to end, 512x512, against the tutorial's implementation",
-         "Each request at a new point; services alternated round by round; 4 gunicorn sync "
-         "workers each.\n\n" + captured(e2e.main, [])),
-        ("The service's own handling cost per Execute, against stock PyWPS",
-         captured(overhead.main, [])),
-        ("(b) One 512x512 Execute, stage by stage", captured(stages.main, [])),
-        ("(c, d) Raster core on in-memory tiles; the filter alone", captured(core.main)),
-        ("(e) The filter's share of end-to-end time at every size; the largest request's "
-         "memory", captured(large.main, [])),
-        ("Load: 500 Executes, 8 in flight", captured(load.main, [])),
-        ("Scale-out: throughput through HAProxy with 1 and 2 instances",
-         CLUSTER_NOTE + captured(cluster.main, [])),
-    ]
+    names = args.only or list(SECTIONS)
+    sections = [(SECTIONS[name][0], SECTIONS[name][1]()) for name in names]
+    if args.only:
+        print("\n\n".join(f"## {title}\n\n{body}" for title, body in sections))
+        return 0
     text = ["# Benchmark results", "",
             f"Written by `make bench` (`python -m bench.run`) in {time.time() - started:.0f} s.",
             ""]

@@ -264,6 +264,7 @@ class Settings:
     processing_mode: str = "local"  # [processing] mode: "local" or "dask"
     dask_scheduler: str = ""  # [processing] dask_scheduler: tcp://127.0.0.1:8786
     expose_pid: bool = False  # [server] expose_pid: /health names the gunicorn master
+    dask_above_px: int = 4096 * 4096  # [processing] dask_above_px: larger ones on Dask
 
     @property
     def wms(self) -> WmsServer:
@@ -368,6 +369,7 @@ class Settings:
             database=_database_url(get("logging", "database", d.database)),
             keys_file=_path(get("auth", "keys_file", "")) if get("auth", "keys_file", "")
             else None,
+            dask_above_px=int(get("processing", "dask_above_px", d.dask_above_px)),
         )
 
 

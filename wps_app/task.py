@@ -21,6 +21,7 @@ from wps_app.core.pipeline import (
     Progress,
     TileRequest,
     TileResult,
+    WindowRunner,
     build_request,
     output_bytes_upper_bound,
     render,
@@ -93,11 +94,24 @@ class EdgeTask:
             per_try = max(1.0, time_budget_s / (source.retries + 1))
             source = replace(source, timeout_s=min(source.timeout_s, per_try))
         try:
-            return render(request, source, settings.render_options(), workdir, progress)
+            return render(request, source, settings.render_options(), workdir, progress,
+                          windows_on=self.windows_on(request))
         except WmsError as exc:
             exc.source = exc.source or request.source  # bindings name the source at fault
             metrics.count_wms_error(request.source, metrics.wms_error_kind(exc))
             raise
+
+    def windows_on(self, request: TileRequest) -> WindowRunner | None:
+        """Where the request's windows are read and filtered: on the Dask workers of
+        [processing] dask_scheduler when mode = dask and the request has more than
+        [processing] dask_above_px pixels; None (this host) otherwise."""
+        settings = self.runtime.settings
+        if (settings.processing_mode != "dask" or not settings.dask_scheduler
+                or request.width * request.height <= settings.dask_above_px):
+            return None
+        from wps_app.cluster.blocks import dask_windows  # imports distributed: only here
+
+        return dask_windows(settings.dask_scheduler)
 
     def publish(self, request: TileRequest, result: TileResult, job_id: str,
                 owner: str | None = None) -> Path:

@@ -8,5 +8,6 @@ the shared folder), as a new attempt in the job store.
 
 The scheduler must be configured with `distributed.scheduler.allowed-failures = 1`
 (`make cluster` sets it): a job whose worker died is run once more, then left to its lease
-(the reaper fails it with a message).
+(the reaper fails it with a message). `blocks` runs the windows of one large request
+on the workers ([processing] dask_above_px).
 """

@@ -8,14 +8,16 @@ percent).
 Every request takes the same path: a loop over row windows, each read with a one-pixel
 halo, filtered, and handed to the GeoTIFF and PNG writers. A request of at most
 `RenderOptions.stream_above_px` pixels is one window; a larger one is read in windows of
-the WMS block height, so no full-size array ever exists.
+the WMS block height, so no full-size array ever exists. Where each window's gradient is
+computed is a strategy (WindowRunner): here by default (local_windows), or on Dask
+workers (wps_app.cluster.blocks); the GeoTIFF and the PNG are always written here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -247,6 +249,64 @@ def _wms_grid(source: wms.WmsSource, layer: str, cache_mb: int | None) -> OpenGr
     return open_grid
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """One request's windows as plain values: `request` read from `source` on the halo
+    grid (`halo`, the request's bbox grown by one pixel, EPSG:4326, at (width + 2) x
+    (height + 2) pixels); window (first, end) is output rows [first, end), read as halo
+    rows [first, end + 2). `cache_mb` bounds GDAL's block cache while reading (None:
+    GDAL's default)."""
+
+    request: TileRequest
+    source: wms.WmsSource
+    halo: BBox
+    windows: tuple[tuple[int, int], ...]
+    cache_mb: int | None
+
+
+# (window index, stage name, offset within the window's share, first, end): reports progress
+Stage = Callable[[int, str, int, int, int], None]
+# The seam between the window loop and where gradients are computed: given the plan, the
+# timings to add seconds to ("read", "luminance", "filter") and the progress reporter, it
+# yields the (end - first, width) float32 gradient of every window of the plan, in order;
+# each one is written before the next is asked for, so it may reuse one array.
+WindowRunner = Callable[[WindowPlan, dict[str, float], Stage],
+                        AbstractContextManager[Iterator[np.ndarray]]]
+
+
+def local_windows(open_grid: OpenGrid) -> WindowRunner:
+    """The default WindowRunner: each window read through `open_grid` (one dataset for all
+    of them, so the blocks of a window's halo rows stay cached for the next) and filtered
+    on this host's two filter threads."""
+
+    @contextmanager
+    def run(plan: WindowPlan, timings: dict[str, float], stage: Stage
+            ) -> Iterator[Iterator[np.ndarray]]:
+        request = plan.request
+        with open_grid(plan.halo, request.width + 2, request.height + 2) as read_rows:
+            yield _read_and_filter(read_rows, plan, timings, stage)
+
+    return run
+
+
+def _read_and_filter(read_rows: wms.ReadRows, plan: WindowPlan, timings: dict[str, float],
+                     stage: Stage) -> Iterator[np.ndarray]:
+    # One array holds every window's gradient in turn (a fresh 64 MiB array per window
+    # costs page faults each time): each window is written before the next is read.
+    rows = max(end - first for first, end in plan.windows)
+    held = np.empty((rows, plan.request.width), np.float32)
+    for index, (first, end) in enumerate(plan.windows):
+        stage(index, *_STAGES[0], first, end)
+        started = time.perf_counter()
+        bands = read_rows(first, end + 2)
+        timings["read"] += time.perf_counter() - started
+        stage(index, *_STAGES[1], first, end)
+        gradient = filters.filter_window(bands, plan.request.method, held[: end - first],
+                                         timings)
+        del bands
+        yield gradient
+
+
 # Where each stage of a window starts, in percent of one window's share of the 20-85%
 # the windows span; with one window: reading 20, filtering 50, writing the GeoTIFF 70,
 # writing the PNG 85.
@@ -261,6 +321,7 @@ def render(
     workdir: Path,
     progress: Progress = _no_progress,
     open_grid: OpenGrid | None = None,
+    windows_on: WindowRunner | None = None,
 ) -> TileResult:
     """Read, filter and write one tile into `workdir`; returns the files written.
 
@@ -280,6 +341,9 @@ def render(
     open_grid
         Opens the grid the request is read on (see OpenGrid); the WMS by default. A test
         hands in a local raster here.
+    windows_on
+        Where each window's gradient is computed (see WindowRunner); by default here,
+        read through `open_grid`.
 
     Returns
     -------
@@ -297,10 +361,11 @@ def render(
     grid = Grid.from_bbox(request.bbox, request.width, request.height)
     rows = window_rows(request, source, options)
     windows = list(row_windows(request.height, rows))
+    cache_mb = None if len(windows) == 1 else STRIP_CACHE_MB
     if open_grid is None:
-        open_grid = _wms_grid(source, request.layer,
-                              None if len(windows) == 1 else STRIP_CACHE_MB)
+        open_grid = _wms_grid(source, request.layer, cache_mb)
     halo = wms.grown_by_one_pixel(request.bbox, request.width, request.height)
+    plan = WindowPlan(request, source, halo, tuple(windows), cache_mb)
     timings: dict[str, float] = {"read": 0.0}
     geotiff = writers.GeoTiffWriter(workdir / f"{request.method}.tif", grid,
                                     tags(request), options, request.cog)
@@ -311,19 +376,10 @@ def render(
         where = "" if len(windows) == 1 else f" (rows {first}-{end} of {request.height})"
         progress(name + where, 20 + (65 * index + offset) // len(windows))
 
-    with open_grid(halo, request.width + 2, request.height + 2) as read_rows, geotiff, png:
-        # One array holds every window's gradient in turn (a fresh 64 MiB array per window
-        # costs page faults each time): each window is written before the next is read.
-        held = np.empty((rows, request.width), np.float32)
-        for index, (first, end) in enumerate(windows):
-            stage(index, *_STAGES[0], first, end)
-            started = time.perf_counter()
-            bands = read_rows(first, end + 2)
-            timings["read"] += time.perf_counter() - started
-            stage(index, *_STAGES[1], first, end)
-            gradient = filters.filter_window(bands, request.method, held[: end - first],
-                                             timings)
-            del bands
+    runner = windows_on or local_windows(open_grid)
+    with runner(plan, timings, stage) as gradients, geotiff, png:
+        for index, ((first, end), gradient) in enumerate(zip(windows, gradients,
+                                                             strict=True)):
             stage(index, *_STAGES[2], first, end)
             geotiff.write(first, gradient)
             stage(index, *_STAGES[3], first, end)
