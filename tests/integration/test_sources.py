@@ -34,9 +34,10 @@ def test_describe_lists_sources_and_their_layers(multi_wps):
         doc = etree.fromstring(get(multi_wps.url, request="DescribeProcess",
                                    identifier="get_raster_process").content)
         layers = doc.xpath("//Input[ows:Identifier='wms']//ows:Value/text()", namespaces=NS)
-        return doc if {"sample_city", "broken_layer"} <= set(layers) else None
+        # a tuple: an lxml element's truth is its number of children
+        return (doc,) if {"sample_city", "broken_layer"} <= set(layers) else None
 
-    doc = wait_until(described, 30, "both sources' layers advertised")
+    (doc,) = wait_until(described, 30, "both sources' layers advertised")
     source = doc.xpath("//Input[ows:Identifier='source']", namespaces=NS)[0]
     assert source.xpath(".//ows:Value/text()", namespaces=NS) == ["sample", "faults"]
     assert source.findtext(".//DefaultValue") == "sample"
