@@ -124,3 +124,26 @@ def test_stop_ends_the_thread(store, clocks):
     beat.stop()  # idempotent
     assert not beat.running
     assert calls.overrun == [] and not calls.lost.is_set()
+
+
+def test_the_heartbeat_thread_logs_as_the_request_that_started_it():
+    """Its context is the starter's: where several jobs share a process (a Dask worker) each
+    heartbeat names its own job's request, not a process-wide one."""
+    from wps_app import request_ids
+
+    seen, beaten = [], threading.Event()
+
+    class Store:
+        lease_s, max_runtime_s = 3.0, 60.0
+
+        def heartbeat(self, job_id, attempt):
+            seen.append(request_ids.current())
+            beaten.set()
+            return False  # one beat, then the runner "lost" it and the thread ends
+
+    with request_ids.bound("req-of-job-a"):
+        beat = Heartbeat(Store(), "a", on_lost=lambda: None, on_overrun=lambda _: None)
+        beat.start(1)
+    assert beaten.wait(10)
+    beat._thread.join(10)
+    assert seen == ["req-of-job-a"]

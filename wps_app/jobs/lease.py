@@ -10,6 +10,7 @@ process was not answering), `on_lost` runs; when the job reaches `max_runtime_s`
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -106,7 +107,10 @@ class Heartbeat:
         """Start the heartbeat thread (call in the process that runs the job), renewing
         the lease of `attempt` (JobStore.start's number) only."""
         self.attempt = attempt
-        self._thread = threading.Thread(target=self._run, name=f"lease-{self.job_id}",
+        # the thread runs in the starter's context: its log lines name the same request
+        # (wps_app.request_ids), also where several jobs share a process (a Dask worker)
+        self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                        args=(self._run,), name=f"lease-{self.job_id}",
                                         daemon=True)
         self._thread.start()
 

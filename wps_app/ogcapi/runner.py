@@ -111,8 +111,8 @@ class JobRun:
 
     def run(self) -> None:
         """Run the job to its end (succeeded, failed, or lost)."""
-        # this process runs this job only: its threads (the heartbeat) log its request id
-        request_ids.pin(request_ids.current())
+        if self.worker is None:  # a process of its own: all its threads log its request id
+            request_ids.pin(request_ids.current())
         request = ExecuteRequest.from_json(self.job.payload or b"{}")
         settings = self.task.runtime.settings
         settings.work_path.mkdir(parents=True, exist_ok=True)

@@ -369,8 +369,8 @@ class _JobRun:
 
     def start(self) -> bool:
         """Mark the job running and start its heartbeat; False when it may not run."""
-        # this process runs this job only: its threads (the heartbeat) log its request id
-        request_ids.pin(request_ids.current())
+        if not self.shared:  # a process of its own: all its threads log its request id
+            request_ids.pin(request_ids.current())
         self.attempt = self.store.start(self.job_id, self.process.workdir, worker=self.worker)
         if not self.attempt:
             LOGGER.warning("job %s ended before it could start", self.job_id)
