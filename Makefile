@@ -7,6 +7,9 @@ WPS_PORT ?= 5000
 WMS_PORT ?= 8081
 WORKERS ?= 2
 SAMPLE := data/generated/sample_city.tif
+# the benchmark's other kinds of data (photo-like, flat map); make_kinds.py writes the flat
+# map last, so its presence means both are there
+KINDS := data/generated/sample_flat.tif
 # MapServer + lighttpd serve the sample WMS; nginx is the service's front; gdal-bin and QGIS
 # check outputs in tests; PostgreSQL is the optional shared job store; libjs-leaflet is the
 # map page's library (served from /usr/share/javascript/leaflet), chromium and its driver
@@ -48,7 +51,10 @@ venv: $(VENV)/.installed
 $(SAMPLE): data/make_sample.py | $(VENV)/.installed
 	$(PY) data/make_sample.py
 
-sample: $(SAMPLE)
+$(KINDS): data/make_kinds.py data/make_sample.py | $(VENV)/.installed
+	$(PY) data/make_kinds.py
+
+sample: $(SAMPLE) $(KINDS)
 
 run: system-deps venv sample
 	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)

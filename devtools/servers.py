@@ -62,9 +62,10 @@ class WpsServer:
 
 
 def start_wps(directory: Path, wms_url: str, workers: int = 2,
-              overrides: Overrides | None = None, env: dict[str, str] | None = None
-              ) -> WpsServer:
-    """Start gunicorn on a free loopback port and wait until GetCapabilities answers."""
+              overrides: Overrides | None = None, env: dict[str, str] | None = None,
+              root: Path = REPO_ROOT) -> WpsServer:
+    """Start gunicorn on a free loopback port and wait until GetCapabilities answers;
+    `root` is the checkout it serves (the benchmarks run an earlier commit's too)."""
     port = free_port()
     config = write_config(directory, port, wms_url, overrides)
     environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory), **(env or {}))
@@ -76,8 +77,9 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
             "--workers", str(workers),
             "--timeout", "120",
             "--no-control-socket",
-            "--chdir", str(REPO_ROOT),
+            "--chdir", str(root),
         ],
+        cwd=root,  # gunicorn reads the checkout's own gunicorn.conf.py
         env=environment,
         stdout=log,
         stderr=log,
