@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark in one go and write bench/RESULTS.md.
 
-Sections: (a) end-to-end latency and throughput against the tutorial's implementation,
-(b) one 512x512 Execute stage by stage, (c) the raster core on in-memory tiles and
+Sections: (a) end-to-end latency, throughput and CPU against the tutorial's implementation
+on three kinds of data, what each change of the performance work is worth (and that it
+changed no pixel), (b) one 512x512 Execute stage by stage on each kind of data, (c) the raster core on in-memory tiles and
 (d) the filter alone beside the memory bandwidth, (e) peak memory of the largest request,
 plus the service's own handling cost against stock PyWPS and the load run.
 """
@@ -22,7 +23,7 @@ import pywps
 import rasterio
 import scipy
 
-from bench import core, e2e, large, load, overhead, stages
+from bench import core, e2e, large, load, overhead, stages, variants
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
@@ -54,11 +55,19 @@ def main() -> int:
     sections = [
         ("Machine", machine()),
         ("(a) End to end, 512x512, against the tutorial's implementation",
-         "Each request at a new point; services alternated round by round; 4 gunicorn sync "
-         "workers each.\n\n" + captured(e2e.main, [])),
+         "Each request at a new point; services alternated round by round (3 rounds of 30 "
+         "requests per level and service); 4 gunicorn sync workers each; MapServer under "
+         "lighttpd with 4 FastCGI processes. CPU ms per request: user + system time of the "
+         "service's processes (or the tutorial's) and of MapServer's, over the requests' "
+         "batches.\n\n" + captured(e2e.main, [])),
+        ("What each change is worth, and that it changed no pixel",
+         "4 in flight, 4 sync workers each, alternated round by round; `before` is the "
+         "commit before the work (a git worktree), `now, PNG GetMaps` is the service now "
+         "with `[wms] image_format = image/png`.\n\n" + captured(variants.main, [])),
         ("The service's own handling cost per Execute, against stock PyWPS",
          captured(overhead.main, [])),
-        ("(b) One 512x512 Execute, stage by stage", captured(stages.main, [])),
+        ("(b) One 512x512 Execute, stage by stage, on each kind of data",
+         captured(stages.main, [])),
         ("(c, d) Raster core on in-memory tiles; the filter alone", captured(core.main)),
         ("(e) The filter's share of end-to-end time at every size; the largest request's "
          "memory", captured(large.main, [])),
