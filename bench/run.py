@@ -2,9 +2,10 @@
 
 Sections: (a) end-to-end latency, throughput and CPU against the tutorial's implementation
 on three kinds of data, what each change of the performance work is worth (and that it
-changed no pixel), (b) one 512x512 Execute stage by stage on each kind of data, (c) the raster core on in-memory tiles and
-(d) the filter alone beside the memory bandwidth, (e) peak memory of the largest request,
-plus the service's own handling cost against stock PyWPS and the load run.
+changed no pixel), (b) one 512x512 Execute stage by stage on each kind of data, (c) the
+raster core on in-memory tiles and (d) the filter alone beside the memory bandwidth, (e)
+peak memory of the largest request, plus the service's own handling cost against stock
+PyWPS and the load run.
 """
 
 from __future__ import annotations

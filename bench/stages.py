@@ -2,9 +2,9 @@
 
 Sends sequential Executes (the tutorial's raw PNG request, then a raw GeoTIFF, at a new
 point each) to a one-worker gunicorn and reads each job's stage timings from the service's
-log (means; end to end is the median). The GetMap the service sends (514 x 514 with the halo, in the format it reads) is
-timed alone in the same run, to split "WMS read" into the server's time and GDAL's
-(open, decode); the floor is that GetMap plus the least encode work for the output asked.
+log (means; end to end is the median). The GetMap the service sends (514 x 514 with the
+halo, in the format it reads) is timed alone in the same run, to split "WMS read" into the
+server's time and GDAL's (open, decode); the floor is that GetMap plus the least encode work for the output asked.
 
 Usage: python -m bench.stages [--requests 40] [--layers sample_city,...]
 """
@@ -76,7 +76,7 @@ def run_layer(wms_url: str, wps_url: str, log_path, layer: str, count: int,
             time.sleep(0.05)
         jobs = jobs[5:]
 
-        def med(key: str) -> float:
+        def med(key: str, jobs: list[dict] = jobs) -> float:
             # the log rounds each figure to the millisecond: the mean of many is finer
             # than their median
             return statistics.fmean(job.get(key, 0.0) for job in jobs) * 1000

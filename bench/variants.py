@@ -108,22 +108,22 @@ def measure(urls: dict[str, str], sessions: dict[str, int], wms_session: int, la
     index = first_index
     clients = [requests.Session() for _ in range(in_flight)]
     samples: dict = {}
-    for name, url in urls.items():  # warm-up
+
+    def run(url: str, request: str, first: int, count: int) -> list[float]:
+        with ThreadPoolExecutor(in_flight) as pool:
+            return list(pool.map(lambda k: send(clients[k % in_flight], url, request,
+                                                first + k, layer), range(count)))
+
+    for url in urls.values():  # warm-up
         for request in ("png", "geotiff", "both"):
-            with ThreadPoolExecutor(in_flight) as pool:
-                list(pool.map(lambda k: send(clients[k % in_flight], url, request,
-                                             index + k, layer), range(8)))
+            run(url, request, index, 8)
             index += 8
     for _ in range(rounds):
         for request in ("png", "geotiff", "both"):
             for name, url in urls.items():
                 cpu0 = (session_cpu_s(sessions[name]), session_cpu_s(wms_session))
                 started = time.perf_counter()
-                with ThreadPoolExecutor(in_flight) as pool:
-                    latencies = list(pool.map(
-                        lambda k, url=url, first=index: send(
-                            clients[k % in_flight], url, request, first + k, layer),
-                        range(per_round)))
+                latencies = run(url, request, index, per_round)
                 wall = time.perf_counter() - started
                 cpu1 = (session_cpu_s(sessions[name]), session_cpu_s(wms_session))
                 index += per_round
