@@ -4,7 +4,8 @@ Sends sequential Executes (the tutorial's raw PNG request, then a raw GeoTIFF, a
 point each) to a one-worker gunicorn and reads each job's stage timings from the service's
 log (means; end to end is the median). The GetMap the service sends (514 x 514 with the
 halo, in the format it reads) is timed alone in the same run, to split "WMS read" into the
-server's time and GDAL's (open, decode); the floor is that GetMap plus the least encode work for the output asked.
+server's time and GDAL's (open, decode); the floor is that GetMap plus the least encode
+work for the output asked.
 
 Usage: python -m bench.stages [--requests 40] [--layers sample_city,...]
 """
