@@ -5,7 +5,8 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 WPS_PORT ?= 5000
 WMS_PORT ?= 8081
-WORKERS ?= 2
+# empty: gunicorn.conf.py decides (twice the cores, at most 8)
+WORKERS ?=
 SAMPLE := data/generated/sample_city.tif
 # the benchmark's other kinds of data (photo-like, flat map); make_kinds.py writes the flat
 # map last, so its presence means both are there
@@ -57,7 +58,7 @@ $(KINDS): data/make_kinds.py data/make_sample.py | $(VENV)/.installed
 sample: $(SAMPLE) $(KINDS)
 
 run: system-deps venv sample
-	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)
+	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 # The unit layer (in-process, no servers) must cover the raster core; then the servers.
 test: system-deps venv sample

@@ -103,7 +103,8 @@ def identical_outputs(before_url: str, now_url: str, layers, points: int = 4) ->
 
 
 def measure(urls: dict[str, str], sessions: dict[str, int], wms_session: int, layer: str,
-            rounds: int, per_round: int, in_flight: int, first_index: int) -> dict:
+            rounds: int, per_round: int, in_flight: int, first_index: int,
+            kinds: tuple[str, ...] = ("png", "geotiff", "both")) -> dict:
     """Per (variant, request): req/s, p50 ms, CPU ms per request (service, MapServer)."""
     index = first_index
     clients = [requests.Session() for _ in range(in_flight)]
@@ -115,11 +116,11 @@ def measure(urls: dict[str, str], sessions: dict[str, int], wms_session: int, la
                                                 first + k, layer), range(count)))
 
     for url in urls.values():  # warm-up
-        for request in ("png", "geotiff", "both"):
+        for request in kinds:
             run(url, request, index, 8)
             index += 8
     for _ in range(rounds):
-        for request in ("png", "geotiff", "both"):
+        for request in kinds:
             for name, url in urls.items():
                 cpu0 = (session_cpu_s(sessions[name]), session_cpu_s(wms_session))
                 started = time.perf_counter()
@@ -141,12 +142,13 @@ def measure(urls: dict[str, str], sessions: dict[str, int], wms_session: int, la
             for key, e in samples.items()}
 
 
-def report(layer: str, results: dict, names: list[str]) -> str:
+def report(layer: str, results: dict, names: list[str],
+           kinds: tuple[str, ...] = ("png", "geotiff", "both")) -> str:
     base = names[0]
     lines = [f"**{layer}**: {LAYERS.get(layer, layer)}", "",
-             "| variant | request | req/s (rounds' range) | vs before | p50 ms | "
+             "| variant | request | req/s (rounds' range) | vs the first | p50 ms | "
              "CPU ms/req service + MapServer |", "|---|---|---|---|---|---|"]
-    for request in ("png", "geotiff", "both"):
+    for request in kinds:
         for name in names:
             r = results[(name, request)]
             ratio = r["rps"] / results[(base, request)]["rps"]
