@@ -203,6 +203,31 @@ def report(results: dict, layer: str) -> str:
     return "\n".join(lines)
 
 
+def summary(by_layer: dict[str, dict]) -> str:
+    """One line per kind of data: the targets' ratios at 4 in flight (throughput >= 1.6x,
+    p50 >= 1.4x) and the figures at 8 in flight, this service's raw PNG against the
+    tutorial's."""
+    lines = ["| data | throughput at 4 in flight, ours / tutorial | p50 at 4, tutorial / ours |"
+             " at 8: req/s ours vs tutorial | at 8: p99 ms ours vs tutorial |",
+             "|---|---|---|---|---|"]
+    for layer, results in by_layer.items():
+        cells = [layer]
+        if ("ours_png", 4) in results:
+            ours, base = results[("ours_png", 4)], results[("tutorial", 4)]
+            cells += [f"{ours['rps'] / base['rps']:.2f}x",
+                      f"{base['p50_ms'] / ours['p50_ms']:.2f}x"]
+        else:
+            cells += ["-", "-"]
+        if ("ours_png", 8) in results:
+            ours, base = results[("ours_png", 8)], results[("tutorial", 8)]
+            cells += [f"{ours['rps']:.1f} vs {base['rps']:.1f}",
+                      f"{ours['p99_ms']:.0f} vs {base['p99_ms']:.0f}"]
+        else:
+            cells += ["-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -219,17 +244,20 @@ def main(argv: list[str] | None = None) -> int:
         tutorial, tutorial_url = start_tutorial(Path(tmp) / "tutorial", wms.url, args.workers)
         sessions = {"ours_png": ours.process.pid, "ours_tif": ours.process.pid,
                     "tutorial": tutorial.pid, "wms": wms.process.pid}
-        reports = []
+        reports, by_layer = [], {}
         try:
             for layer in args.layers.split(","):
                 results = measure({"ours_png": ours.url, "ours_tif": ours.url,
                                    "tutorial": tutorial_url, "wms": wms.url}, sessions,
                                   args.rounds, args.per_round, levels, layer)
+                by_layer[layer] = results
                 reports.append(report(results, layer))
         finally:
             os.killpg(tutorial.pid, signal.SIGTERM)
             ours.stop()
             wms.stop()
+    print(summary(by_layer))
+    print()
     print("\n\n".join(reports))
     return 0
 

@@ -24,9 +24,12 @@ import pywps
 import rasterio
 import scipy
 
-from bench import core, e2e, large, load, overhead, stages, variants
+from bench import core, e2e, large, load, overhead, stages, variants, workers
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+# Written by hand about one run (it says which): where the time goes, the floor, what was
+# kept; the tables after it are rewritten by every run.
+NOTES = Path(__file__).resolve().parent / "NOTES.md"
 
 
 def captured(function, *args) -> str:
@@ -53,6 +56,7 @@ def machine() -> str:
 
 def main() -> int:
     started = time.time()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     sections = [
         ("Machine", machine()),
         ("(a) End to end, 512x512, against the tutorial's implementation",
@@ -65,6 +69,7 @@ def main() -> int:
          "4 in flight, 4 sync workers each, alternated round by round; `before` is the "
          "commit before the work (a git worktree), `now, PNG GetMaps` is the service now "
          "with `[wms] image_format = image/png`.\n\n" + captured(variants.main, [])),
+        ("The gunicorn worker count (sync workers)", captured(workers.main, [])),
         ("The service's own handling cost per Execute, against stock PyWPS",
          captured(overhead.main, [])),
         ("(b) One 512x512 Execute, stage by stage, on each kind of data",
@@ -75,8 +80,12 @@ def main() -> int:
         ("Load: 500 Executes, 8 in flight", captured(load.main, [])),
     ]
     text = ["# Benchmark results", "",
-            f"Written by `make bench` (`python -m bench.run`) in {time.time() - started:.0f} s.",
-            ""]
+            f"Written by `make bench` (`python -m bench.run`) in {time.time() - started:.0f} s, "
+            f"ending {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
+            f"before and after: {load_before} / {os.getloadavg()[0]:.2f} (other work shares "
+            "the 2 cores: every figure is a ratio within one run, services alternated).", ""]
+    if NOTES.exists():
+        text += ["## Reading the figures", "", NOTES.read_text().strip(), ""]
     for title, body in sections:
         text += [f"## {title}", "", body, ""]
     RESULTS.write_text("\n".join(text))
