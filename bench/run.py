@@ -33,10 +33,17 @@ NOTES = Path(__file__).resolve().parent / "NOTES.md"
 
 
 def captured(function, *args) -> str:
+    """What `function(*args)` prints (also echoed to stderr as it ends, so a later
+    failure loses nothing); a failure is reported in its section, and the run goes on."""
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        function(*args)
-    return buffer.getvalue().strip()
+    try:
+        with contextlib.redirect_stdout(buffer):
+            function(*args)
+    except Exception as exc:  # one benchmark's failure must not lose the others' figures
+        buffer.write(f"\n**this benchmark failed**: {type(exc).__name__}: {exc}\n")
+    text = buffer.getvalue().strip()
+    print(text, file=sys.stderr, flush=True)
+    return text
 
 
 def machine() -> str:
