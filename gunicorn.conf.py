@@ -10,10 +10,10 @@ limit ([jobs] sync_max_runtime) is a SIGALRM delivered to the worker's main thre
 blocking HTTP reads would never yield to an event loop (gevent, eventlet).
 
 Workers: twice the cores by default. A 512 x 512 Execute spends about half its time
-waiting on the WMS (which, on loopback, runs on the same cores), so as many workers as
-cores leave them idle meanwhile: bench/workers.py measured 2, 3, 4 and 6 workers on 2
-cores, and 4 gave 1.1-1.5x the throughput of 2 at 4 and 8 in flight (6: no better than 4
-at 4 in flight). Capped at 8 (a worker holds about 140 MiB); WPS_WORKERS overrides.
+waiting on the WMS: against a remote WMS, as many workers as cores leave the cores idle
+meanwhile. On loopback the WMS uses those cores, and bench/workers.py found no count
+(2, 3, 4, 6 on 2 cores) clearly ahead within its noise (bench/NOTES.md). Capped at 8 (a
+worker holds about 140 MiB); WPS_WORKERS overrides.
 """
 
 import os
