@@ -5,11 +5,15 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 WPS_PORT ?= 5000
 WMS_PORT ?= 8081
-WORKERS ?= 2
+# empty: gunicorn.conf.py decides (twice the cores, at most 8)
+WORKERS ?=
 # make cluster: API instances behind HAProxy, and Dask workers for the async jobs
 INSTANCES ?= 2
 DASK_WORKERS ?= 2
 SAMPLE := data/generated/sample_city.tif
+# the benchmark's other kinds of data (photo-like, flat map); make_kinds.py writes the flat
+# map last, so its presence means both are there
+KINDS := data/generated/sample_flat.tif
 # MapServer + lighttpd serve the sample WMS; nginx is the service's front; gdal-bin and QGIS
 # check outputs in tests; PostgreSQL is the optional shared job store; libjs-leaflet is the
 # map page's library (served from /usr/share/javascript/leaflet), chromium and its driver
@@ -54,15 +58,18 @@ venv: $(VENV)/.installed
 $(SAMPLE): data/make_sample.py | $(VENV)/.installed
 	$(PY) data/make_sample.py
 
-sample: $(SAMPLE)
+$(KINDS): data/make_kinds.py data/make_sample.py | $(VENV)/.installed
+	$(PY) data/make_kinds.py
+
+sample: $(SAMPLE) $(KINDS)
 
 run: system-deps venv sample
-	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) --workers $(WORKERS)
+	$(PY) -m devtools.run --port $(WPS_PORT) --wms-port $(WMS_PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 # the scaled-out topology on loopback (README "Deployment"); Ctrl-C stops all of it
 cluster: system-deps venv sample
 	$(PY) -m devtools.cluster --port $(WPS_PORT) --instances $(INSTANCES) \
-		--workers $(DASK_WORKERS) --gunicorn-workers $(WORKERS)
+		--workers $(DASK_WORKERS) $(if $(WORKERS),--gunicorn-workers $(WORKERS))
 
 # The unit layer (in-process, no servers) must cover the raster core; then the servers.
 test: system-deps venv sample

@@ -65,15 +65,14 @@ def make_scene(size: int = SIZE, seed: int = SEED) -> np.ndarray:
     return np.clip(np.rint(scene), 0, 255).astype(np.uint8)
 
 
-def write_sample(out_dir: Path) -> Path:
-    """Write the sample GeoTIFF (EPSG:4326, tiled, DEFLATE) and return its path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / FILE_NAME
-    tmp = path.with_suffix(".tif.part")
-    profile = {
+def profile(size: int = SIZE) -> dict:
+    """The GeoTIFF profile of every generated layer: EPSG:4326, 2^-20 degree pixels from
+    the sample's corner, tiled, uncompressed (MapServer reads it without inflating tiles on
+    every GetMap)."""
+    return {
         "driver": "GTiff",
-        "width": SIZE,
-        "height": SIZE,
+        "width": size,
+        "height": size,
         "count": 3,
         "dtype": "uint8",
         "crs": "EPSG:4326",
@@ -81,10 +80,16 @@ def write_sample(out_dir: Path) -> Path:
         "tiled": True,
         "blockxsize": 512,
         "blockysize": 512,
-        # uncompressed: MapServer reads it without inflating tiles on every GetMap
         "photometric": "RGB",
     }
-    with rasterio.open(tmp, "w", **profile) as dst:
+
+
+def write_sample(out_dir: Path) -> Path:
+    """Write the sample GeoTIFF (EPSG:4326, tiled) and return its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / FILE_NAME
+    tmp = path.with_suffix(".tif.part")
+    with rasterio.open(tmp, "w", **profile()) as dst:
         dst.write(make_scene())
     tmp.replace(path)
     return path

@@ -66,10 +66,10 @@ APP = "wps_app.app:application"
 
 def start_wps(directory: Path, wms_url: str, workers: int = 2,
               overrides: Overrides | None = None, env: dict[str, str] | None = None,
-              app: str = APP) -> WpsServer:
+              app: str = APP, root: Path = REPO_ROOT) -> WpsServer:
     """Start gunicorn serving `app` (a WSGI callable's module:name, the service's own by
-    default; a test may wrap it) on a free loopback port and wait until GetCapabilities
-    answers."""
+    default; a test may wrap it) from checkout `root` (the benchmarks run an earlier
+    commit's too) on a free loopback port and wait until GetCapabilities answers."""
     port = free_port()
     config = write_config(directory, port, wms_url, overrides)
     environment = dict(os.environ, PYWPS_CFG=str(config), HOME=str(directory),
@@ -78,13 +78,14 @@ def start_wps(directory: Path, wms_url: str, workers: int = 2,
     process = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", app,
-            "-c", str(REPO_ROOT / "gunicorn.conf.py"),
+            "-c", str(root / "gunicorn.conf.py"),
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--timeout", "120",
             "--no-control-socket",
-            "--chdir", str(REPO_ROOT),
+            "--chdir", str(root),
         ],
+        cwd=root,  # gunicorn reads the checkout's own gunicorn.conf.py
         env=environment,
         stdout=log,
         stderr=log,

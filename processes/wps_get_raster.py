@@ -17,7 +17,7 @@ from pywps.app.exceptions import ProcessError
 from processes import wpsio
 from processes.base import EdgeProcess
 from wps_app.core.errors import EdgeServiceError, InvalidInput
-from wps_app.core.pipeline import TileRequest, TileResult, output_bytes_upper_bound
+from wps_app.core.pipeline import OUTPUTS, TileRequest, TileResult, output_bytes_upper_bound
 from wps_app.runtime import CLIENT_ENVIRON_KEY, Runtime
 from wps_app.task import PROCESS_ID, EdgeTask
 from wps_app.wps import public_urls
@@ -192,14 +192,17 @@ class GetRasterProcess(EdgeProcess):
             response.update_status(message, percent)
 
         progress("inputs checked against the WMS capabilities", 10)
+        chosen = self._chosen(request, response)
+        publishes = self._publishes_chosen(request, chosen)
         # a sync request must end before gunicorn's timeout kills its worker
         limit_s = 0.0 if asynchronous else self.runtime.settings.sync_max_runtime_s
         try:
             with sync_deadline(limit_s):
-                result = self.task.run(tile_request, Path(self.workdir), progress,
-                                       time_budget_s=limit_s or None)
+                result = self.task.run(
+                    tile_request, Path(self.workdir), progress, time_budget_s=limit_s or None,
+                    outputs=OUTPUTS if publishes else frozenset(chosen.values()))
                 progress("publishing outputs", 95)
-                self._set_outputs(request, response, tile_request, result)
+                self._set_outputs(request, tile_request, result, chosen, publishes)
         except EdgeServiceError as exc:
             self.failure = exc  # the binding answers a sync request with its exception
             LOGGER.info("job=%s outcome=failed duration_s=%.3f reason=%r detail=%r", self.uuid,
@@ -215,33 +218,50 @@ class GetRasterProcess(EdgeProcess):
         )
         return response
 
-    def _set_outputs(self, request, response, tile_request: TileRequest,
-                     result: TileResult) -> None:
+    @staticmethod
+    def _chosen(request, response) -> dict:
+        """The response's outputs this request returns, each with the file it carries
+        ("png" or "geotiff"). A raw answer carries its one output; a ResponseDocument
+        those it lists (pywps_compat trims the others), or all of them."""
+        asked = set(request.outputs) if request.raw else set(response.outputs)
         chosen = {}
         image = response.outputs.get("image")
-        if image is not None:
-            asked = request.outputs.get("image", {}).get("mimetype") or image.data_format.mime_type
-            if asked in wpsio.TIFF_MIME_TYPES:
+        if image is not None and "image" in asked:
+            asked_mime = (request.outputs.get("image", {}).get("mimetype")
+                          or image.data_format.mime_type)
+            if asked_mime in wpsio.TIFF_MIME_TYPES:
                 image.data_format = (
-                    wpsio.GEOTIFF if asked == wpsio.GEOTIFF.mime_type else wpsio.TIFF
+                    wpsio.GEOTIFF if asked_mime == wpsio.GEOTIFF.mime_type else wpsio.TIFF
                 )
-                chosen[image] = result.geotiff
+                chosen[image] = "geotiff"
             else:
-                chosen[image] = result.png
-        if "geotiff" in response.outputs:
-            chosen[response.outputs["geotiff"]] = result.geotiff
-        if not any(output.as_reference for output in chosen) or request.raw:
+                chosen[image] = "png"
+        if "geotiff" in response.outputs and "geotiff" in asked:
+            chosen[response.outputs["geotiff"]] = "geotiff"
+        return chosen
+
+    @staticmethod
+    def _publishes_chosen(request, chosen: dict) -> bool:
+        """Whether the outputs go to the output folder (one by reference, not raw): then
+        every file is written and published (GeoTIFF with its style, PNG with its
+        sidecars); otherwise only the files the answer carries are written."""
+        return not request.raw and any(output.as_reference for output in chosen)
+
+    def _set_outputs(self, request, tile_request: TileRequest, result: TileResult,
+                     chosen: dict, publishes: bool) -> None:
+        files = {"png": result.png, "geotiff": result.geotiff}
+        if not publishes:
             # PyWPS removes the work directory before it sends a raw or inline output,
             # so hand it the bytes (it would read the whole file into memory anyway).
-            for output, path in chosen.items():
+            for output, kind in chosen.items():
                 output.as_reference = False  # else PyWPS stores raw outputs it never serves
-                output.data = path.read_bytes()
+                output.data = files[kind].read_bytes()
             return
         published = self.task.publish(tile_request, result, str(self.uuid),
                                       self.client_of(request))
         base_url = f"{public_urls.current_output_url().rstrip('/')}/{self.uuid}/"
-        for output, path in chosen.items():
+        for output, kind in chosen.items():
             if output.as_reference:
-                output.url = base_url + path.name
+                output.url = base_url + files[kind].name
             else:
-                output.data = (published / path.name).read_bytes()
+                output.data = (published / files[kind].name).read_bytes()

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wps_app.core.types import Limits, RenderOptions
-from wps_app.core.wms import WmsSource
+from wps_app.core.wms import LOSSLESS_FORMATS, WmsSource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "pywps.cfg"
@@ -180,6 +180,9 @@ class WmsServer:
     timeout_s: float = 10.0
     retries: int = 2
     block_px: int = 1024
+    # [wms] image_format: the GetMap format, "auto" (the cheapest lossless one the WMS's
+    # capabilities offer: wms.choose_image_format) or one of wms.LOSSLESS_FORMATS
+    image_format: str = "auto"
     # sent with every request to this server and never to another (core.relay)
     headers: tuple[tuple[str, str], ...] = ()
 
@@ -197,6 +200,10 @@ def _wms_server(cfg: configparser.ConfigParser, section: str, name: str,
     version = get("version", base.version)
     if version not in ("1.1.1", "1.3.0"):
         raise ValueError(f"[{section}] version must be 1.1.1 or 1.3.0, got {version!r}")
+    image_format = get("image_format", base.image_format).lower()
+    if image_format != "auto" and image_format not in LOSSLESS_FORMATS:
+        raise ValueError(f"[{section}] image_format must be auto or one of "
+                         f"{', '.join(LOSSLESS_FORMATS)}, got {image_format!r}")
     return WmsServer(
         name=name,
         url=_http_url(cfg.get(section, "url", fallback=base.url).strip(), f"[{section}] url"),
@@ -206,6 +213,7 @@ def _wms_server(cfg: configparser.ConfigParser, section: str, name: str,
         block_px=int(get("block_px", base.block_px)),
         headers=(parse_headers(cfg.get(section, "headers"), f"[{section}] headers")
                  if cfg.has_option(section, "headers") else ()),  # not inherited, as url
+        image_format=image_format,
     )
 
 
@@ -296,7 +304,9 @@ class Settings:
         not configured."""
         server = self.wms_server(name)
         return WmsSource(server.url, server.version, server.timeout_s, server.retries,
-                         max_block_px=server.block_px, headers=server.headers)
+                         max_block_px=server.block_px, headers=server.headers,
+                         **({} if server.image_format == "auto"
+                            else {"image_format": server.image_format}))
 
     def limits(self) -> Limits:
         """What a request may ask for (pixels, EPSG:4326 degrees), for build_request."""

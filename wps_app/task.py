@@ -18,6 +18,7 @@ from wps_app import metrics
 from wps_app.core import styles, writers
 from wps_app.core.errors import StorageFull, WmsError
 from wps_app.core.pipeline import (
+    OUTPUTS,
     Progress,
     TileRequest,
     TileResult,
@@ -28,6 +29,7 @@ from wps_app.core.pipeline import (
     resolve_source,
 )
 from wps_app.core.types import BBox
+from wps_app.core.wms import WmsSource
 from wps_app.runtime import Runtime
 
 PROCESS_ID = "get_raster_process"
@@ -81,21 +83,23 @@ class EdgeTask:
         return int(self.runtime.settings.max_output_mb * 1024 * 1024)
 
     def run(self, request: TileRequest, workdir: Path, progress: Progress,
-            time_budget_s: float | None = None) -> TileResult:
-        """Read, filter and write the outputs into `workdir` (raises core errors).
+            time_budget_s: float | None = None,
+            outputs: frozenset[str] = OUTPUTS) -> TileResult:
+        """Read, filter and write the outputs into `workdir` (raises core errors); only
+        those of `outputs` ("geotiff", "png"): publish needs both.
 
         With `time_budget_s` (seconds), each WMS read's timeout is cut so that all its
         tries fit in the budget: a request with a time limit is not held past it by a
         WMS that does not answer.
         """
         settings = self.runtime.settings
-        source = settings.wms_source(request.source)
+        source = self.source(request.source)
         if time_budget_s:
             per_try = max(1.0, time_budget_s / (source.retries + 1))
             source = replace(source, timeout_s=min(source.timeout_s, per_try))
         try:
             return render(request, source, settings.render_options(), workdir, progress,
-                          windows_on=self.windows_on(request))
+                          outputs=outputs, windows_on=self.windows_on(request))
         except WmsError as exc:
             exc.source = exc.source or request.source  # bindings name the source at fault
             metrics.count_wms_error(request.source, metrics.wms_error_kind(exc))
@@ -112,6 +116,15 @@ class EdgeTask:
         from wps_app.cluster.blocks import dask_windows  # imports distributed: only here
 
         return dask_windows(settings.dask_scheduler)
+
+    def source(self, name: str | None) -> WmsSource:
+        """The WMS source called `name` as the core reads it, in the GetMap format its
+        configuration names ([wms] image_format), or with "auto" the cheapest lossless
+        one its capabilities offer (see wms.choose_image_format)."""
+        source = self.runtime.settings.wms_source(name)
+        if self.runtime.settings.wms_server(name).image_format == "auto":
+            source = replace(source, image_format=self.runtime.catalog(name).image_format())
+        return source
 
     def publish(self, request: TileRequest, result: TileResult, job_id: str,
                 owner: str | None = None) -> Path:

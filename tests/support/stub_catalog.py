@@ -28,6 +28,9 @@ class StubCatalog:
     def extents(self) -> dict:
         return {}
 
+    def image_format(self) -> str:
+        return "image/png"  # capabilities that offer PNG only
+
     def state(self) -> SourceState:
         return SourceState("down", 1.7e9, 1.7e9 + 5, "refused") if self._layers is None \
             else SourceState("ok", 1.7e9, 1.7e9 + 5)

@@ -3,7 +3,7 @@ task; the manager reads the shared JobStore (uuid4 ids from the binding, both bi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -40,10 +40,14 @@ class FakeTask:
             raise InvalidInput("unknown layer", "layer")
         return values
 
-    def run(self, request, workdir: Path, progress):
+    asked: list = field(default_factory=list)
+
+    def run(self, request, workdir: Path, progress, outputs=frozenset({"geotiff", "png"})):
+        self.asked.append(outputs)
         png = workdir / "sobel_x.png"
         png.write_bytes(b"\x89PNG fake")
-        return TileResult(workdir / "sobel_x.tif", png, (), {})
+        return TileResult(None if "geotiff" not in outputs else workdir / "sobel_x.tif", png,
+                          (), {})
 
 
 @pytest.fixture
@@ -61,6 +65,7 @@ def test_processor_loaded_by_dotted_path_runs_the_core(task):
     assert processor.metadata["id"] == "get_raster_process"
     assert processor.metadata["inputs"]["wms"]["schema"]["enum"] == ["sample_city"]
     assert processor.execute({"wms": "sample_city"}) == ("image/png", b"\x89PNG fake")
+    assert task.asked == [frozenset({"png"})]  # pygeoapi returns the PNG only
     with pytest.raises(ProcessorExecuteError) as raised:
         processor.execute({"wms": "nowhere"})
     assert raised.value.user_msg == "unknown layer"

@@ -320,3 +320,32 @@ def test_around_a_point_both_sizes_default():
     request = pipeline.build_request(Limits(default_size_px=300), {"sample_city": "S"},
                                      layer="sample_city", lat=45.55, lon=-73.5)
     assert (request.width, request.height) == (300, 300)
+
+
+@pytest.mark.parametrize("outputs", [{"png"}, {"geotiff"}])
+def test_only_the_outputs_asked_are_written(sample, tmp_path, outputs):
+    """A request for one output writes that file alone, equal to the one written beside
+    the other (pixels, grid, tags)."""
+    request = request_over(sample, 1500, 1300, 96, 80, "sobel_magnitude")
+    both = render(request, tmp_path, ONE_WINDOW, "both")
+    alone = render(request, tmp_path, ONE_WINDOW, "alone", outputs=frozenset(outputs))
+    written = sorted(p.name for p in (tmp_path / "alone").iterdir())
+    if outputs == {"png"}:
+        assert alone.geotiff is None and "geotiff" not in alone.timings_s
+        assert written == ["sobel_magnitude.pgw", "sobel_magnitude.png",
+                           "sobel_magnitude.png.aux.xml"]
+        assert alone.png.read_bytes() == both.png.read_bytes()
+    else:
+        assert alone.png is None and alone.png_sidecars == () and "png" not in alone.timings_s
+        assert written == ["sobel_magnitude.tif"]
+        with rasterio.open(alone.geotiff) as got, rasterio.open(both.geotiff) as expected:
+            np.testing.assert_array_equal(got.read(), expected.read())
+            assert (got.transform, got.crs, got.tags()) == (expected.transform, expected.crs,
+                                                            expected.tags())
+
+
+@pytest.mark.parametrize("outputs", [frozenset(), frozenset({"png", "qml"})])
+def test_outputs_must_be_some_of_the_known_ones(sample, tmp_path, outputs):
+    request = request_over(sample, 1500, 1300, 16, 16)
+    with pytest.raises(ValueError, match="outputs"):
+        render(request, tmp_path, ONE_WINDOW, "none", outputs=outputs)

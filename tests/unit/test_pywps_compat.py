@@ -246,6 +246,27 @@ def test_a_response_document_returns_only_the_outputs_it_lists(installed, monkey
     assert "second" in doc and "first" not in doc
 
 
+def test_a_requests_copy_owns_its_outputs_and_shares_the_declarations(installed):
+    """The copy PyWPS makes per request: its outputs and handler are its own (a request
+    fills them), its literal input declarations are the registered process's (only read)."""
+    import copy
+
+    registered = _TwoOutputs()
+    first, second = copy.deepcopy(registered), copy.deepcopy(registered)
+    assert first.inputs[0] is registered.inputs[0] and first.inputs is not registered.inputs
+    assert first.outputs[0] is not registered.outputs[0] is not second.outputs[0]
+    assert first.handler.__self__ is first and registered.handler.__self__ is registered
+    first.outputs[0].data = "filled"
+    first.outputs = first.outputs[1:]  # as CompatService trims a ResponseDocument's
+    assert not registered.outputs[0].data and len(registered.outputs) == 2
+    assert not second.outputs[0].data
+    client = Client(pywps_compat.CompatService([registered]))
+    assert "second" in _execute(client, ["b"]).get_data(as_text=True)
+    doc = _execute(client, ["a", "b"]).get_data(as_text=True)  # nothing left over
+    assert "first" in doc and "second" in doc
+    assert not registered.outputs[0].data and not registered.outputs[1].data
+
+
 def test_a_sync_execute_touches_no_job_log(installed, store, monkeypatch):
     """PyWPS would write the request to its log three times and count it against async
     admission; now neither its log nor the JobStore is touched."""

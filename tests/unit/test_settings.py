@@ -186,3 +186,16 @@ def test_configured_wms_url_must_be_http():
                 "/vsicurl/http://127.0.0.1/", "WMS:http://127.0.0.1/wms"):
         with pytest.raises(ValueError):
             settings_of({"wms": {"url": url}})
+
+
+def test_the_wms_image_format_is_auto_or_a_lossless_one():
+    """[wms] image_format: auto leaves the choice to the capabilities (the source keeps
+    PNG until then); a named format is the source's; anything else is refused."""
+    assert settings_of({}).wms.image_format == "auto"
+    assert settings_of({}).wms_source().image_format == "image/png"
+    tiff = settings_of({"wms": {"image_format": "image/tiff"},
+                        "wms:b": {"url": "http://127.0.0.1:9/b"}})
+    assert tiff.wms_source().image_format == "image/tiff"
+    assert tiff.wms_source("b").image_format == "image/tiff"  # inherited from [wms]
+    with pytest.raises(ValueError, match="image_format"):
+        settings_of({"wms": {"image_format": "image/jpeg"}})

@@ -396,3 +396,34 @@ def test_a_failed_probe_keeps_the_last_list_and_backs_off():
     now[0] = 3000.0
     assert catalog.refresh() and catalog.layers() == {"b": "B"}
     assert catalog.state().since == 3000.0 and catalog.next_wait_s() == 10
+
+
+@pytest.mark.parametrize(("offered", "chosen"), [
+    (("image/png", "image/tiff", "image/jpeg"), "image/tiff"),
+    (("IMAGE/TIFF ",), "image/tiff"),
+    (("image/png", "image/jpeg"), "image/png"),
+    (("image/png; mode=8bit", "image/jpeg"), "image/png"),  # a palette is no choice
+    (("image/jpeg",), "image/png"),
+    ((), "image/png"),
+])
+def test_the_cheapest_lossless_format_offered_is_chosen(offered, chosen):
+    assert wms.choose_image_format(offered) == chosen
+
+
+def test_the_catalog_chooses_the_format_from_the_last_capabilities():
+    upstream = Upstream()
+    catalog = wms.LayerCatalog(wms.WmsSource("http://127.0.0.1:1/"), fetch=upstream)
+    assert catalog.image_format() == "image/png"  # before any capabilities
+    upstream.answer = wms.Capabilities({"a": "A"}, {}, ("image/png", "image/tiff"))
+    catalog.refresh()
+    assert catalog.image_format() == "image/tiff"
+    upstream.answer = wms.Capabilities({"a": "A"}, {}, ("image/png",))
+    catalog.refresh()
+    assert catalog.image_format() == "image/png"
+
+
+@pytest.mark.parametrize("image_format", wms.LOSSLESS_FORMATS)
+def test_the_getmap_asks_the_sources_format(image_format):
+    source = wms.WmsSource("http://127.0.0.1:1/wms", image_format=image_format)
+    root = ET.fromstring(wms.gdal_wms_xml(source, "a", BBox(0, 0, 1, 1), 8, 8))
+    assert root.findtext("Service/ImageFormat") == image_format

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,10 @@ Progress = Callable[[str, int], None]
 # The seam between the pipeline and its data: opens (bbox, width, height), a grid in
 # EPSG:4326, and yields read_rows(first, end) -> (bands, end - first, width) uint8.
 OpenGrid = Callable[[BBox, int, int], AbstractContextManager[wms.ReadRows]]
+
+# The files a request can ask for; render writes only those it is given (a raw PNG
+# answer needs no GeoTIFF encode, publishing needs both).
+OUTPUTS: frozenset[str] = frozenset({"geotiff", "png"})
 
 # GDAL block cache while reading in many windows: two block rows of a 16384-pixel-wide
 # request at 1024-pixel blocks are 2 x 17 x 4 MiB; GDAL's default (5% of RAM) would let a
@@ -65,11 +69,12 @@ class TileRequest:
 
 @dataclass(frozen=True)
 class TileResult:
-    """Files written for one request: the GeoTIFF and the PNG with its sidecars, and the
-    seconds spent per stage (read, luminance, filter, geotiff, png)."""
+    """Files written for one request: the GeoTIFF and the PNG with its sidecars (None for
+    an output that was not asked for), and the seconds spent per stage (read, luminance,
+    filter, geotiff, png)."""
 
-    geotiff: Path
-    png: Path
+    geotiff: Path | None
+    png: Path | None
     png_sidecars: tuple[Path, ...]
     timings_s: dict[str, float]
 
@@ -322,6 +327,7 @@ def render(
     progress: Progress = _no_progress,
     open_grid: OpenGrid | None = None,
     windows_on: WindowRunner | None = None,
+    outputs: frozenset[str] = OUTPUTS,
 ) -> TileResult:
     """Read, filter and write one tile into `workdir`; returns the files written.
 
@@ -344,6 +350,8 @@ def render(
     windows_on
         Where each window's gradient is computed (see WindowRunner); by default here,
         read through `open_grid`.
+    outputs
+        Which of OUTPUTS ("geotiff", "png") to write; the others are not computed.
 
     Returns
     -------
@@ -367,29 +375,42 @@ def render(
     halo = wms.grown_by_one_pixel(request.bbox, request.width, request.height)
     plan = WindowPlan(request, source, halo, tuple(windows), cache_mb)
     timings: dict[str, float] = {"read": 0.0}
+    if not outputs or not outputs <= OUTPUTS:
+        raise ValueError(f"outputs must be a non-empty subset of {sorted(OUTPUTS)}")
     geotiff = writers.GeoTiffWriter(workdir / f"{request.method}.tif", grid,
-                                    tags(request), options, request.cog)
+                                    tags(request), options, request.cog) \
+        if "geotiff" in outputs else None
     png = writers.PngWriter(workdir / f"{request.method}.png", grid, request.method,
-                            request.stretch, options.png_zlevel)
+                            request.stretch, options.png_zlevel) if "png" in outputs else None
 
     def stage(index: int, name: str, offset: int, first: int, end: int) -> None:
         where = "" if len(windows) == 1 else f" (rows {first}-{end} of {request.height})"
         progress(name + where, 20 + (65 * index + offset) // len(windows))
 
     runner = windows_on or local_windows(open_grid)
-    with runner(plan, timings, stage) as gradients, geotiff, png:
+    with ExitStack() as stack:
+        gradients = stack.enter_context(runner(plan, timings, stage))
+        for writer in (geotiff, png):
+            if writer is not None:
+                stack.enter_context(writer)
         for index, ((first, end), gradient) in enumerate(zip(windows, gradients,
                                                              strict=True)):
-            stage(index, *_STAGES[2], first, end)
-            geotiff.write(first, gradient)
-            stage(index, *_STAGES[3], first, end)
-            png.write(first, gradient)
-    if request.cog:
-        progress("writing the Cloud Optimized GeoTIFF", 88)
-    geotiff_path = geotiff.finish()
-    if len(windows) > 1:
-        progress("encoding the PNG", 90)
-    png_path, *sidecars = png.finish()
-    timings["geotiff"] = geotiff.seconds
-    timings["png"] = png.seconds
+            if geotiff is not None:
+                stage(index, *_STAGES[2], first, end)
+                geotiff.write(first, gradient)
+            if png is not None:
+                stage(index, *_STAGES[3], first, end)
+                png.write(first, gradient)
+    geotiff_path = png_path = None
+    sidecars: list[Path] = []
+    if geotiff is not None:
+        if request.cog:
+            progress("writing the Cloud Optimized GeoTIFF", 88)
+        geotiff_path = geotiff.finish()
+        timings["geotiff"] = geotiff.seconds
+    if png is not None:
+        if len(windows) > 1:
+            progress("encoding the PNG", 90)
+        png_path, *sidecars = png.finish()
+        timings["png"] = png.seconds
     return TileResult(geotiff_path, png_path, tuple(sidecars), timings)

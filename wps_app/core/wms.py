@@ -41,6 +41,11 @@ LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IMAGE_FORMAT = "image/png"  # lossless; JPEG block artefacts would become false edges
+# The lossless GetMap formats the service reads, cheapest first on loopback: an
+# uncompressed TIFF costs MapServer no deflate and GDAL no inflate (a 514 x 514 RGBA tile
+# is 1 MiB, nothing on loopback); PNG is what every WMS offers. Chosen by
+# choose_image_format from a WMS's capabilities unless configured.
+LOSSLESS_FORMATS = ("image/tiff", "image/png")
 BANDS_RGBA = 4
 # The largest GetMap asked for in one piece; MapServer's default MAXSIZE is 4096.
 MAX_BLOCK_PX = 4096
@@ -56,6 +61,7 @@ class WmsSource:
     retries: int = 2
     max_block_px: int = MAX_BLOCK_PX
     max_connections: int = 2
+    image_format: str = IMAGE_FORMAT  # one of LOSSLESS_FORMATS
     # HTTP headers every request carries (a key): sent through core.relay, never by GDAL
     # or OWSLib themselves, so a redirect to another host never carries them
     headers: tuple[tuple[str, str], ...] = ()
@@ -70,6 +76,13 @@ class WmsSource:
 
     def __repr__(self) -> str:  # the URL and headers may carry a key: keep them out of logs
         return f"WmsSource(version={self.version!r}, headers={len(self.headers)})"
+
+
+def choose_image_format(offered: tuple[str, ...]) -> str:
+    """The first of LOSSLESS_FORMATS among the GetMap formats a WMS offers (exact MIME
+    types: "image/png; mode=8bit" is a palette, not lossless); PNG when none is."""
+    offered_types = {value.strip().lower() for value in offered}
+    return next((f for f in LOSSLESS_FORMATS if f in offered_types), IMAGE_FORMAT)
 
 
 def _server_url(url: str) -> str:
@@ -102,7 +115,7 @@ def gdal_wms_xml(
         ET.SubElement(service, "BBoxOrder").text = "yxYX"
     else:
         ET.SubElement(service, "SRS").text = CRS_EPSG4326
-    ET.SubElement(service, "ImageFormat").text = IMAGE_FORMAT
+    ET.SubElement(service, "ImageFormat").text = source.image_format
     ET.SubElement(service, "Transparent").text = "TRUE"
     ET.SubElement(service, "Layers").text = quote(layer, safe="")
     ET.SubElement(service, "Styles").text = ""
@@ -331,10 +344,12 @@ class SourceState:
 @dataclass(frozen=True)
 class Capabilities:
     """A WMS's layers: name -> title, and name -> (west, south, east, north) in degrees
-    (EX_GeographicBoundingBox / LatLonBoundingBox) where the WMS advertises one."""
+    (EX_GeographicBoundingBox / LatLonBoundingBox) where the WMS advertises one; the MIME
+    types its GetMap offers."""
 
     titles: dict[str, str]
     extents: dict[str, tuple[float, float, float, float]]
+    formats: tuple[str, ...] = ()
 
 
 class LayerCatalog:
@@ -447,6 +462,13 @@ class LayerCatalog:
         with self._lock:
             return dict(self._capabilities.extents) if self._capabilities else {}
 
+    def image_format(self) -> str:
+        """The GetMap format to read in: choose_image_format of the last capabilities
+        (PNG before the first)."""
+        with self._lock:
+            formats = self._capabilities.formats if self._capabilities else ()
+        return choose_image_format(formats)
+
     def state(self) -> SourceState:
         """What the probes found last."""
         with self._lock:
@@ -465,7 +487,16 @@ def fetch_capabilities(source: WmsSource) -> Capabilities:
         box = getattr(layer, "boundingBoxWGS84", None)
         if box and len(box) >= 4 and all(isinstance(v, (int, float)) for v in box[:4]):
             extents[name] = tuple(float(v) for v in box[:4])
-    return Capabilities(titles, extents)
+    return Capabilities(titles, extents, _getmap_formats(service))
+
+
+def _getmap_formats(service) -> tuple[str, ...]:
+    """The MIME types OWSLib read from the GetMap operation ((), when none)."""
+    try:
+        options = service.getOperationByName("GetMap").formatOptions
+    except (KeyError, AttributeError):
+        return ()
+    return tuple(str(value) for value in options or ())
 
 
 def _capabilities_document(source: WmsSource):

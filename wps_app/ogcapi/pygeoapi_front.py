@@ -80,7 +80,8 @@ class EdgeProcessor(BaseProcessor):
             tile = self.task.validate(data)
             settings = self.task.runtime.settings
             with tempfile.TemporaryDirectory(dir=settings.work_path) as workdir:
-                result = self.task.run(tile, Path(workdir), lambda _m, _p: None)
+                result = self.task.run(tile, Path(workdir), lambda _m, _p: None,
+                                       outputs=frozenset({"png"}))
                 return description.PNG, result.png.read_bytes()
         except EdgeServiceError as exc:
             raise ProcessorExecuteError(str(exc), user_msg=str(exc)) from exc
