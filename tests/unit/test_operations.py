@@ -44,6 +44,22 @@ def test_nginx_checks_the_pattern_the_app_checks(tmp_path):
     assert "proxy_set_header X-Request-ID $edge_request_id;" in rendered
 
 
+def test_the_front_believes_x_forwarded_for_only_from_trusted_balancers(tmp_path):
+    """Without trusted balancers no real_ip directive (the peer is the client, a client's
+    own X-Forwarded-For is replaced); with them, only their addresses are trusted."""
+    plain = front.render(front.FrontOptions("127.0.0.1:1", "127.0.0.1:2", tmp_path))
+    assert "set_real_ip_from" not in plain and "real_ip_header" not in plain
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in plain
+    behind = front.render(front.FrontOptions("127.0.0.1:1", "127.0.0.1:2", tmp_path,
+                                             trusted_balancers=("127.0.0.1", "10.1.0.0/16")))
+    lines = [line.strip() for line in behind.splitlines()]
+    assert [line for line in lines if "real_ip" in line and not line.startswith("#")] == [
+        "set_real_ip_from 127.0.0.1/32;", "set_real_ip_from 10.1.0.0/16;",
+        "real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+    with pytest.raises(ValueError):
+        front.real_ip_block(("127.0.0.1; deny all",))
+
+
 def _formatted(message: str) -> str:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, message, None, None)
     return logs.EscapingFormatter(logs.FORMAT).format(record)
