@@ -222,7 +222,7 @@ def test_clients_behind_haproxy_are_counted_apart(cluster, hold):
     through HAProxy: the fronts believe the X-Forwarded-For HAProxy adds, and only that
     (a client's own value before it changes nothing); a client at 127.0.0.4 talking to an
     instance's front directly, claiming 127.0.0.2, is 127.0.0.4."""
-    from sources import session_from
+    from source_addresses import session_from
 
     first_client, second_client, third_client = (session_from(f"127.0.0.{n}")
                                                  for n in (2, 3, 4))
