@@ -6,7 +6,10 @@ its path to the workers:
 
 - `metrics/`: prometheus_client's multiprocess files ($PROMETHEUS_MULTIPROC_DIR);
 - `draining`: present once the master received SIGTERM (wps_app.ops.gunicorn_drain): the
-  app then answers /health with 503 "draining" and refuses new requests;
+  app then answers /health with 503 "draining" (a load balancer takes it out) and still
+  serves every other request;
+- `refusing`: present once the drain's first phase (`[server] drain_s`) is over: the app
+  then refuses new requests with 503 and Retry-After while those in flight finish;
 - `busy/<pid>`: present while worker <pid> serves a request other than /health and
   /metrics (the master waits for these to go before it stops).
 
@@ -37,6 +40,12 @@ def draining() -> bool:
     return folder is not None and (folder / "draining").exists()
 
 
+def refusing() -> bool:
+    """Whether this instance refuses new requests (the drain's second phase)."""
+    folder = rundir()
+    return folder is not None and (folder / "refusing").exists()
+
+
 def prepare(folder: Path) -> None:
     """Make `folder` a fresh run folder (counts and flags of an earlier run removed) and
     export it, and its metrics folder, to this process's environment (gunicorn's workers
@@ -45,7 +54,8 @@ def prepare(folder: Path) -> None:
     for name in ("metrics", "busy"):
         shutil.rmtree(folder / name, ignore_errors=True)
         (folder / name).mkdir()
-    (folder / "draining").unlink(missing_ok=True)
+    for flag in ("draining", "refusing"):
+        (folder / flag).unlink(missing_ok=True)
     os.environ[RUNDIR_ENV] = str(folder)
     os.environ[METRICS_ENV] = str(folder / "metrics")
 
@@ -53,6 +63,11 @@ def prepare(folder: Path) -> None:
 def mark_draining(folder: Path) -> None:
     """Raise the draining flag."""
     (folder / "draining").touch()
+
+
+def mark_refusing(folder: Path) -> None:
+    """Raise the refusing flag (the draining flag stays)."""
+    (folder / "refusing").touch()
 
 
 def mark_busy(folder: Path, pid: int, path: str) -> None:

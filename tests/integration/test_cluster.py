@@ -3,8 +3,10 @@ Dask scheduler with two workers, one shared output folder.
 
 The cluster is started once for the module, as `make cluster` starts it (python -m
 devtools.cluster), reading the sample MapServer through a proxy that holds GetMaps while a
-test wants a job observed running. The tests run in this order: the last one stops the
-cluster and checks that nothing it started is left.
+test wants a job observed running. The tests run in this order: instance 1 is killed in
+one and restarted (python -m devtools.cluster restart) at its end; every instance is killed
+in the one before the last, and restarted; the last one stops the cluster and checks that
+nothing it started is left. [jobs] max_per_client is 1: every test waits for its jobs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import queue
 import re
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -27,13 +30,14 @@ import requests
 from jobs import alive, references_of, status_of, wait_for_end
 from lxml import etree
 from waiting import wait_until
-from wpsclient import NS, document_output, execute_body, literal, post
+from wpsclient import NS, document_output, exception_of, execute_body, literal, post
 
 from wps_app.jobs import LEASE_EXPIRED, JobStore
 from wps_app.settings import REPO_ROOT
 
 LEASE_S = 8  # short, so a job whose worker died twice fails soon
 POINT = [literal("wms", "sample_city"), literal("lat", 45.5541), literal("lon", -73.4936)]
+SMALL = POINT + [literal("width", 64), literal("height", 64)]
 GEOTIFF = document_output(("geotiff", "image/tiff"))
 BOTH = document_output(("image", "image/png"), ("geotiff", "image/tiff"))
 _LINE = re.compile(r"^(WPS|instance \d+|dask scheduler|job store|sample WMS): (\S+)$")
@@ -109,7 +113,8 @@ def cluster(held_wms, tmp_path_factory):
 
     # keyed in URL and header like every server of the suite; its folder is scanned
     env = dict(os.environ, WPS_WMS_URL=keyed.keyed_url(held_wms.url), WPS_WMS_TIMEOUT="120",
-               WPS_WMS_RETRIES="0", WPS_JOBS_LEASE_S=str(LEASE_S), **keyed.keyed_environment())
+               WPS_WMS_RETRIES="0", WPS_JOBS_LEASE_S=str(LEASE_S), WPS_JOBS_MAX_PER_CLIENT="1",
+               **keyed.keyed_environment())
     rundir = tmp_path_factory.mktemp("cluster")
     keyed.ALSO_SCANNED.append((rundir, {rundir / "pywps-cluster.cfg"}))
     running = RunningCluster(rundir, env)
@@ -175,6 +180,33 @@ def health(base: str) -> dict:
     return answer.json()
 
 
+def restart(cluster: RunningCluster, *numbers: int) -> dict[int, int]:
+    """`python -m devtools.cluster restart` for instances `numbers` (none: all); instance
+    number -> its new gunicorn master's pid, as printed."""
+    command = [sys.executable, "-m", "devtools.cluster", "restart", "--rundir",
+               str(cluster.rundir)]
+    for number in numbers:
+        command += ["--instance", str(number)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {int(m[1]): int(m[2]) for m in re.finditer(
+        r"^instance (\d+): restarted, gunicorn master (\d+)$", done.stdout, re.MULTILINE)}
+
+
+def _accepted(answer: requests.Response) -> str:
+    """The statusLocation of an accepted async Execute."""
+    assert answer.status_code == 200, answer.text[:500]
+    doc = etree.fromstring(answer.content)
+    assert doc.find(".//wps:ProcessAccepted", NS) is not None, answer.text[:500]
+    return doc.get("statusLocation")
+
+
+def _submit_from(session: requests.Session, url: str, **headers: str) -> requests.Response:
+    return session.post(url, data=execute_body(SMALL, BOTH, store=True, status=True),
+                        headers={"Content-Type": "text/xml", **headers}, timeout=60)
+
+
 def test_haproxy_spreads_requests_over_the_instances(cluster):
     """Round robin: four /health requests through HAProxy meet both instances, each with
     its own gunicorn master."""
@@ -183,6 +215,132 @@ def test_haproxy_spreads_requests_over_the_instances(cluster):
     pids = {h["instance"]: h["pid"] for h in seen}
     assert pids["instance-1"] == health(cluster.instance_base(1))["pid"]
     assert pids["instance-1"] != pids["instance-2"]
+
+
+def test_clients_behind_haproxy_are_counted_apart(cluster, hold):
+    """Clients at 127.0.0.2 and 127.0.0.3 each get their one job (max_per_client = 1)
+    through HAProxy: the fronts believe the X-Forwarded-For HAProxy adds, and only that
+    (a client's own value before it changes nothing); a client at 127.0.0.4 talking to an
+    instance's front directly, claiming 127.0.0.2, is 127.0.0.4."""
+    from source_addresses import session_from
+
+    first_client, second_client, third_client = (session_from(f"127.0.0.{n}")
+                                                 for n in (2, 3, 4))
+    first = _accepted(_submit_from(first_client, cluster.url))
+    again = _submit_from(first_client, cluster.url, **{"X-Forwarded-For": "127.0.0.9"})
+    assert again.status_code == 503 and exception_of(again)[0] == "ServerBusy", again.text
+    second = _accepted(_submit_from(second_client, cluster.url))
+    third = _accepted(_submit_from(third_client, f"{cluster.instance_base(1)}/wps",
+                                   **{"X-Forwarded-For": "127.0.0.2"}))
+    store = cluster.store
+    assert [store.get(job_id_of(url)).owner for url in (first, second, third)] == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    hold.release()
+    for url in (first, second, third):
+        assert wait_for_end(url, timeout_s=90)[-1][0] == "ProcessSucceeded"
+
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Load:
+    """A steady mix through HAProxy, one request at a time, each with its own
+    X-Request-ID: GetCapabilities, a status document, a sync Execute (a 64x64 PNG), in
+    turn. `results`: (request id, kind, what was wrong or "")."""
+
+    KINDS = ("capabilities", "status", "execute")
+
+    def __init__(self, cluster: RunningCluster, status_url: str) -> None:
+        self.cluster = cluster
+        self.status_url = status_url
+        self.results: list[tuple[str, str, str]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.prefix = f"load-{os.getpid()}-{time.monotonic_ns()}"
+
+    def _run(self) -> None:
+        session = requests.Session()
+        number = 0
+        while not self.stopping.is_set():
+            kind = self.KINDS[number % len(self.KINDS)]
+            request_id = f"{self.prefix}-{number}"
+            try:
+                wrong = self._check(kind, self._send(session, kind, request_id))
+            except requests.RequestException as exc:
+                wrong = repr(exc)
+            self.results.append((request_id, kind, wrong))
+            number += 1
+
+    def _send(self, session: requests.Session, kind: str, request_id: str
+              ) -> requests.Response:
+        headers = {"X-Request-ID": request_id}
+        if kind == "capabilities":
+            return session.get(self.cluster.url, params={
+                "service": "WPS", "request": "GetCapabilities"}, headers=headers, timeout=60)
+        if kind == "status":
+            return session.get(self.status_url, headers=headers, timeout=60)
+        body = execute_body(SMALL, '<wps:RawDataOutput mimeType="image/png">'
+                            "<ows:Identifier>image</ows:Identifier></wps:RawDataOutput>")
+        return session.post(self.cluster.url, data=body,
+                            headers={**headers, "Content-Type": "text/xml"}, timeout=120)
+
+    @staticmethod
+    def _check(kind: str, answer: requests.Response) -> str:
+        """What is wrong with `answer` ("" when nothing)."""
+        if answer.status_code != 200:
+            return f"{answer.status_code}: {answer.text[:200]}"
+        if kind == "execute":
+            # a PNG's IHDR: width and height right after the signature and chunk header
+            if (answer.content[:8] != _PNG
+                    or struct.unpack(">II", answer.content[16:24]) != (64, 64)):
+                return f"not a 64x64 PNG: {answer.content[:40]!r}"
+            return ""
+        root = etree.fromstring(answer.content)
+        expected = "Capabilities" if kind == "capabilities" else "ExecuteResponse"
+        if etree.QName(root).localname != expected:
+            return f"not a {expected}: {answer.text[:200]}"
+        if kind == "status" and root.find(".//wps:ProcessSucceeded", NS) is None:
+            return f"not a succeeded job's status: {answer.text[:200]}"
+        return ""
+
+    def served_by(self, number: int) -> set[str]:
+        """The load's request ids in instance `number`'s front's access log."""
+        log = self.cluster.rundir / f"instance-{number}" / "front" / "access.log"
+        return set(re.findall(rf"request_id=({re.escape(self.prefix)}-\d+)",
+                              log.read_text(errors="replace")))
+
+
+def test_an_instance_restarts_under_load_without_a_failed_request(cluster):
+    """`python -m devtools.cluster restart --instance 1` while GETs and sync POST Executes
+    go through HAProxy: instance 1 answers /health 503 while it still serves, HAProxy takes
+    it out, it finishes and leaves, a new gunicorn master takes its place. Every request
+    of the load succeeds, and both instances serve the load afterwards."""
+    status_url = submit(cluster.url, SMALL)
+    assert wait_for_end(status_url)[-1][0] == "ProcessSucceeded"
+    old_master = health(cluster.instance_base(1))["pid"]
+    load = Load(cluster, status_url)
+    load.thread.start()
+    try:
+        wait_until(lambda: len(load.results) >= 2 * len(Load.KINDS), 60, "the load to run")
+        before = len(load.results)
+        pids = restart(cluster, 1)
+        during = len(load.results) - before
+        since = len(load.results)
+
+        def both_served() -> bool:
+            ids = {request_id for request_id, _, _ in load.results[since:]}
+            return all(ids & load.served_by(number) for number in (1, 2))
+
+        wait_until(both_served, 60, "both instances to serve the load after the restart")
+    finally:
+        load.stopping.set()
+        load.thread.join(180)
+    assert during > 0, "no request of the load went on during the restart"
+    failed = [result for result in load.results if result[2]]
+    assert failed == [], failed[:5]
+    assert {kind for _, kind, _ in load.results} == set(Load.KINDS)
+    assert pids == {1: health(cluster.instance_base(1))["pid"]} and pids[1] != old_master
+    wait_until(lambda: not alive(old_master), 30, "the old master to be gone")
 
 
 def test_a_job_accepted_by_one_instance_is_answered_by_any(cluster, hold):
@@ -247,6 +405,11 @@ def test_instance_1_dies_while_a_large_job_runs(cluster, hold):
     with rasterio.open(io.BytesIO(geotiff.content)) as ds:
         assert ds.shape == (4096, 4096) and ds.crs.to_epsg() == 4326
         assert np.isfinite(ds.read(1, window=((0, 64), (0, 64)))).all()
+    # `make cluster` starts it again (on its ports, front and all), and HAProxy uses it
+    pids = restart(cluster, 1)
+    assert pids == {1: health(cluster.instance_base(1))["pid"]} and pids[1] != master
+    wait_until(lambda: {health(cluster.base)["instance"] for _ in range(4)}
+               == {"instance-1", "instance-2"}, 30, "HAProxy to use both instances")
 
 
 def test_a_worker_killed_once_the_rerun_succeeds(cluster, hold):
@@ -283,6 +446,55 @@ def test_a_worker_killed_twice_the_job_fails_with_a_message(cluster, hold):
     assert LEASE_EXPIRED in failure_of_document(seen[-1][3])
     job = store.get(job_id)
     assert (job.status, job.attempt, job.message) == ("failed", 2, LEASE_EXPIRED)
+
+
+def _refused(base: str) -> bool:
+    try:
+        requests.get(f"{base}/health", timeout=10)
+    except requests.ConnectionError:
+        return True
+    return False
+
+
+def test_killing_every_instance_leaves_running_jobs_alone(cluster, hold):
+    """A job held at the WMS on a Dask worker keeps running while every instance is
+    killed (gunicorn masters and nginx fronts, SIGKILL); released, it succeeds in the job
+    store with its outputs in the shared folder; the instances restarted, HAProxy serves
+    its status document and outputs."""
+    status_url = submit(cluster.url, SMALL, GEOTIFF)
+    job_id = job_id_of(status_url)
+    store = cluster.store
+    running = running_attempt(store, job_id, 1)
+    hold.wait_held(1)
+    for number in (1, 2):
+        master = health(cluster.instance_base(number))["pid"]
+        front = cluster.rundir / f"instance-{number}" / "front" / "nginx.pid"
+        for group in (master, int(front.read_text())):
+            os.killpg(group, signal.SIGKILL)
+    for number in (1, 2):
+        wait_until(lambda n=number: _refused(cluster.instance_base(n)), 30,
+                   f"instance {number} gone")
+    job = store.get(job_id)
+    assert (job.status, job.attempt, job.worker) == ("running", 1, running.worker)
+    hold.release()
+    wait_until(lambda: store.get(job_id).status != "running", 60, "the job to end")
+    job = store.get(job_id)
+    assert (job.status, job.attempt) == ("succeeded", 1), job
+    outputs = cluster.rundir / "shared" / "outputs"
+    document = etree.parse(str(outputs / f"{job_id}.xml")).getroot()
+    assert document.find(".//wps:ProcessSucceeded", NS) is not None
+    href = references_of(document)["geotiff"]
+    assert href.startswith(f"{cluster.base}/outputs/{job_id}/")
+    written = (outputs / href.removeprefix(f"{cluster.base}/outputs/")).read_bytes()
+    with rasterio.open(io.BytesIO(written)) as ds:
+        assert ds.shape == (64, 64) and np.isfinite(ds.read(1)).all()
+
+    pids = restart(cluster)  # every instance, one at a time
+    assert sorted(pids) == [1, 2]
+    seen = wait_for_end(status_url)  # through HAProxy
+    assert seen[-1][0] == "ProcessSucceeded"
+    fetched = requests.get(references_of(seen[-1][3])["geotiff"], timeout=60)
+    assert fetched.status_code == 200 and fetched.content == written
 
 
 def failure_of_document(doc) -> str:

@@ -95,7 +95,26 @@ def test_haproxy_configuration_lists_each_instance_with_health_checks(tmp_path):
     assert "    server instance-2 127.0.0.1:5102 check" in text
     assert "http-check send meth GET uri /health" in text
     assert "unless { req.hdr(X-Request-ID) -m found }" in text
-    assert not any(f"@{name}@" in text for name in ("RUNDIR", "LISTEN", "SERVERS"))
+    assert "@" not in text.split("\nglobal", 1)[1]  # every value filled in
+    assert "stats socket" in text and "level user" in text
+
+
+def test_make_cluster_drains_longer_than_haproxy_takes_to_notice(tmp_path):
+    """[server] drain_s of make cluster's configuration is above the worst time HAProxy's
+    checks, as rendered, take to take an instance out: fall checks, each up to its
+    timeout, inter apart, plus the wait for the first."""
+    import re
+
+    from devtools.cluster import write_config
+
+    text = balancer.render(balancer.BalancerOptions(
+        "127.0.0.1:5000", (("instance-1", "127.0.0.1:5101"),), tmp_path))
+    inter, fall = map(int, re.search(r"default-server inter (\d+)s fall (\d+)", text).groups())
+    check_timeout = int(re.search(r"timeout check (\d+)s", text).group(1))
+    config = write_config(tmp_path / "c.cfg", 5000, tmp_path, "sqlite:///x", "tcp://127.0.0.1:1",
+                          "http://127.0.0.1:2/wms", 2)
+    cfg = read_config([config], {})
+    assert cfg.getfloat("server", "drain_s") > inter + fall * (inter + check_timeout)
 
 
 @pytest.mark.parametrize("servers", [(("a b", "127.0.0.1:1"),), (("a", "127.0.0.1:1\n"),),

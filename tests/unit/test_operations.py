@@ -44,6 +44,22 @@ def test_nginx_checks_the_pattern_the_app_checks(tmp_path):
     assert "proxy_set_header X-Request-ID $edge_request_id;" in rendered
 
 
+def test_the_front_believes_x_forwarded_for_only_from_trusted_balancers(tmp_path):
+    """Without trusted balancers no real_ip directive (the peer is the client, a client's
+    own X-Forwarded-For is replaced); with them, only their addresses are trusted."""
+    plain = front.render(front.FrontOptions("127.0.0.1:1", "127.0.0.1:2", tmp_path))
+    assert "set_real_ip_from" not in plain and "real_ip_header" not in plain
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in plain
+    behind = front.render(front.FrontOptions("127.0.0.1:1", "127.0.0.1:2", tmp_path,
+                                             trusted_balancers=("127.0.0.1", "10.1.0.0/16")))
+    lines = [line.strip() for line in behind.splitlines()]
+    assert [line for line in lines if "real_ip" in line and not line.startswith("#")] == [
+        "set_real_ip_from 127.0.0.1/32;", "set_real_ip_from 10.1.0.0/16;",
+        "real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+    with pytest.raises(ValueError):
+        front.real_ip_block(("127.0.0.1; deny all",))
+
+
 def _formatted(message: str) -> str:
     record = logging.LogRecord("t", logging.INFO, __file__, 1, message, None, None)
     return logs.EscapingFormatter(logs.FORMAT).format(record)
@@ -113,13 +129,20 @@ def test_answers_carry_the_request_id(app):
     assert re.fullmatch("[0-9a-f]{32}", made.headers["X-Request-ID"])
 
 
-def test_draining_health_is_503_and_new_requests_are_refused(app, tmp_path):
+def test_draining_health_is_503_then_new_requests_are_refused(app, tmp_path):
+    """Phase 1 (draining): /health 503, everything else served; phase 2 (refusing): new
+    requests get 503 with Retry-After, /metrics still answers."""
     client = Client(app)
     assert client.get("/health").json["status"] == "ok"
     instance.mark_draining(tmp_path / "run")
     for path in ("/health", "/health/upstream"):
         answer = client.get(path)
         assert (answer.status_code, answer.json["status"]) == (503, "draining")
+    served = client.get("/wps?service=WPS&request=GetCapabilities")
+    assert served.status_code == 200 and b"Capabilities" in served.get_data()
+    assert client.get("/ogcapi/jobs").status_code == 200
+    instance.mark_refusing(tmp_path / "run")
+    assert client.get("/health").status_code == 503
     caps = client.get("/wps?service=WPS&request=GetCapabilities")
     assert caps.status_code == 503 and caps.headers["Retry-After"] == "1"
     assert b'exceptionCode="ServerBusy"' in caps.get_data()
@@ -169,7 +192,7 @@ def test_the_master_waits_for_busy_workers(tmp_path, monkeypatch):
     instance.mark_busy(tmp_path, 11, "/wps")
     instance.mark_busy(tmp_path, 12, "/health")  # untracked: never holds a drain
     drain.on_term()  # still busy: drains
-    assert instance.draining()
+    assert instance.draining() and instance.refusing()  # drain_s = 0: refusing at once
     now[0] = 50.0
     drain.manage_workers()
     assert server.managed == 1
@@ -191,8 +214,22 @@ def test_drain_s_keeps_an_idle_instance_draining_and_a_second_term_ends_it(tmp_p
     drain.on_term()
     now[0] = 4.9
     drain.manage_workers()
+    assert instance.draining() and not instance.refusing()  # phase 1: still serving
     with pytest.raises(StopIteration):
         drain.on_term()
+
+
+def test_after_drain_s_new_requests_are_refused_and_in_flight_ones_awaited(tmp_path,
+                                                                           monkeypatch):
+    server, drain, now = _drain(tmp_path, monkeypatch, [11, 12], drain_s=5.0)
+    drain.on_term()
+    instance.mark_busy(tmp_path, 11, "/wps")  # a request served in phase 1
+    now[0] = 5.0
+    drain.manage_workers()  # phase 2: refusing, but worker 11 is still busy
+    assert instance.refusing() and server.managed == 1
+    instance.mark_idle(tmp_path, 11)
+    with pytest.raises(StopIteration):
+        drain.manage_workers()
 
 
 def test_the_drain_ends_after_graceful_timeout_however_busy(tmp_path, monkeypatch):

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,18 @@ from wps_app.ops.processes import stop_group
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg.in"
 _ADDRESS = re.compile(r"[A-Za-z0-9.:\[\]-]+:\d{1,5}")
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")
+# HAProxy's health checks of each instance's /health (deploy/haproxy.cfg.in)
+CHECK_INTER_S = 1  # between checks
+CHECK_FALL = 2  # failed checks in a row: out of rotation
+CHECK_RISE = 2  # passed checks in a row: back in rotation
+CHECK_TIMEOUT_S = 5  # a check unanswered this long failed (a busy sync worker is slow)
+
+
+def detection_s() -> int:
+    """The longest HAProxy may take (seconds) to take out an instance whose /health
+    started failing: `fall` checks, each up to its timeout, `inter` apart, plus the wait
+    for the first. An instance's [server] drain_s must be above it."""
+    return CHECK_INTER_S + CHECK_FALL * (CHECK_INTER_S + CHECK_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,49 @@ def render(options: BalancerOptions) -> str:
     rundir = str(options.rundir)
     if any(c in rundir for c in " #\n\\"):
         raise ValueError(f"run folder may not hold spaces or '#': {rundir!r}")
-    return (TEMPLATE.read_text().replace("@RUNDIR@", rundir)
-            .replace("@LISTEN@", options.listen).replace("@SERVERS@", "\n".join(lines)))
+    values = {"@RUNDIR@": rundir, "@LISTEN@": options.listen,
+              "@SERVERS@": "\n".join(lines), "@INTER_S@": str(CHECK_INTER_S),
+              "@FALL@": str(CHECK_FALL), "@RISE@": str(CHECK_RISE),
+              "@CHECK_TIMEOUT_S@": str(CHECK_TIMEOUT_S)}
+    text = TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def server_states(rundir: Path) -> dict[str, str]:
+    """Server name -> HAProxy's status of it ("UP", "DOWN", "UP 1/2", ...) in the
+    instances backend, from the stats socket in `rundir`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stats:
+        stats.settimeout(5)
+        stats.connect(str(rundir / "haproxy.sock"))
+        stats.sendall(b"show stat\n")
+        chunks = []
+        while chunk := stats.recv(65536):
+            chunks.append(chunk)
+    lines = b"".join(chunks).decode().splitlines()
+    header = lines[0].lstrip("# ").split(",")
+    states = {}
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        if row.get("pxname") == "instances" and row.get("svname") not in (
+                None, "FRONTEND", "BACKEND"):
+            states[row["svname"]] = row.get("status", "")
+    return states
+
+
+def wait_until_up(rundir: Path, name: str, timeout_s: float = 60.0) -> None:
+    """Return once HAProxy (its stats socket in `rundir`) has server `name` UP, i.e. in
+    rotation; TimeoutError after `timeout_s` seconds."""
+    deadline = time.monotonic() + timeout_s
+    pause = threading.Event()
+    state = "?"
+    while time.monotonic() < deadline:
+        state = server_states(rundir).get(name, "?")
+        if state == "UP":
+            return
+        pause.wait(0.2)
+    raise TimeoutError(f"HAProxy still has {name} {state} after {timeout_s:.0f} s")
 
 
 def start(options: BalancerOptions) -> subprocess.Popen:

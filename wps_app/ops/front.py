@@ -6,6 +6,7 @@ of them run the same configuration file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -29,6 +30,22 @@ class FrontOptions:
     upstream_timeout_s: int = 320
     max_body: str = "2m"
     prefix: str = ""
+    # Addresses (or networks) of the load balancers before this front, e.g. HAProxy's
+    # ("127.0.0.1",): from those peers only, the client is the right-most X-Forwarded-For
+    # address that is not one of them (nginx real_ip). Empty: the peer is the client and a
+    # client's own X-Forwarded-For is ignored.
+    trusted_balancers: tuple[str, ...] = ()
+
+
+def real_ip_block(trusted: tuple[str, ...]) -> str:
+    """nginx's real_ip directives for `trusted` (validated as IP addresses or networks;
+    empty: none, so the peer stays the client)."""
+    if not trusted:
+        return "# no trusted balancer: the peer is the client (its X-Forwarded-For ignored)"
+    lines = [f"set_real_ip_from {ipaddress.ip_network(item.strip(), strict=False)};"
+             for item in trusted]
+    return "\n        ".join(lines + ["real_ip_header X-Forwarded-For;",
+                                     "real_ip_recursive on;"])
 
 
 def render(options: FrontOptions) -> str:
@@ -44,7 +61,7 @@ def render(options: FrontOptions) -> str:
         if any(c in value for c in ';{}"\n'):
             raise ValueError(f"{key} may not hold {value!r}")
         text = text.replace(key, value)
-    return text
+    return text.replace("@REAL_IP@", real_ip_block(options.trusted_balancers))
 
 
 def start(options: FrontOptions) -> subprocess.Popen:

@@ -1,20 +1,24 @@
-"""SIGTERM drains an instance: gunicorn's master keeps its workers until the requests in
-flight are answered, while /health says "draining" (503) so a load balancer stops sending
-requests here first; then gunicorn's own graceful stop.
+"""SIGTERM drains an instance in two phases: first /health says "draining" (503) while
+every other request is still served, so a load balancer takes the instance out without a
+single refusal; then new requests are refused while those in flight are answered; then
+gunicorn's own graceful stop.
 
 Why: on SIGTERM gunicorn closes its listening socket at once and waits for the workers.
 Behind a load balancer that checks /health, the check then fails with a refused connection
 (through the nginx front: a 502), indistinguishable from a crash, and requests already on
-their way fail. Here the first SIGTERM:
+their way fail. A balancer never retries a POST elsewhere (an Execute must not run twice),
+so refusing at once would also fail any Execute sent in the seconds before its checks
+noticed. Here the first SIGTERM:
 
 1. raises the draining flag (wps_app.instance): the app answers /health and
-   /health/upstream with 503 {"status": "draining"}, refuses any new request with 503 and
-   `Retry-After` (a load balancer retries it on another instance; nothing was done), and
-   still serves /metrics;
-2. keeps the workers and the socket until no worker serves a request other than /health
-   and /metrics (gunicorn's pre_request/post_request hooks mark busy workers), and at least
-   `[server] drain_s` seconds have passed (time for the load balancer's checks to see the
-   503: 0 by default), or at most `drain_s + graceful_timeout`;
+   /health/upstream with 503 {"status": "draining"} and serves everything else as before,
+   for `[server] drain_s` seconds (give it more than the balancer's `inter` x `fall`; 0 by
+   default: straight to phase 2);
+2. then raises the refusing flag: any new request but /health and /metrics gets 503 and
+   `Retry-After` (nothing was done; a balancer may send it elsewhere), and the master keeps
+   its workers and socket until no worker serves a request other than /health and
+   /metrics (gunicorn's pre_request/post_request hooks mark busy workers), or at most
+   until `drain_s + graceful_timeout`;
 3. then stops as gunicorn always does (socket closed, workers end their request and leave,
    killed after graceful_timeout). A second SIGTERM skips to this step.
 
@@ -73,6 +77,7 @@ class Drain:
         self.drain_s = drain_s
         self.clock = clock
         self.started: float | None = None
+        self.refusing = False
         self._manage_workers = server.manage_workers  # gunicorn's own, bound
 
     def on_term(self) -> None:
@@ -81,8 +86,8 @@ class Drain:
             raise StopIteration
         self.started = self.clock()
         instance.mark_draining(self.folder)
-        self.server.log.info("draining: /health answers 503; stopping once in-flight "
-                             "requests are answered")
+        self.server.log.info("draining: /health answers 503 for %.0f s, then new requests "
+                             "are refused and in-flight ones answered", self.drain_s)
         self._stop_if_drained()
 
     def manage_workers(self) -> None:
@@ -93,9 +98,15 @@ class Drain:
         if self.started is None:
             return
         elapsed = self.clock() - self.started
+        if elapsed >= self.drain_s and not self.refusing:
+            # first refuse, then look for busy workers: a request that got past the flag
+            # had marked its worker busy before (pre_request runs before the app)
+            instance.mark_refusing(self.folder)
+            self.refusing = True
+            self.server.log.info("drain: refusing new requests")
         busy = instance.busy_workers(self.folder, set(self.server.WORKERS))
         limit = self.drain_s + self.server.cfg.graceful_timeout
-        if (not busy and elapsed >= self.drain_s) or elapsed >= limit:
+        if (self.refusing and not busy) or elapsed >= limit:
             if busy:
                 self.server.log.warning("drain: %d request(s) still in flight after %.0f s",
                                         len(busy), elapsed)

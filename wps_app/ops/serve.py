@@ -4,6 +4,10 @@ cleanup; stop all of it on Ctrl-C or SIGTERM (gunicorn drains first, then nginx 
 Command line (what `make run` and the container run):
     python -m wps_app.ops.serve [--listen 127.0.0.1:5000] [--app 127.0.0.1:5001]
                                 [--workers 2] [--cleanup-every 600] [--rundir var/front]
+                                [--trusted-balancer ADDRESS ...]
+
+--trusted-balancer: the address (or network) of a load balancer before this front, whose
+X-Forwarded-For the front believes (FrontOptions.trusted_balancers); none by default.
 
 The URL is printed only once GetCapabilities answers through the front.
 """
@@ -61,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--cleanup-every", type=float, default=600.0)
     parser.add_argument("--rundir", type=Path, default=REPO_ROOT / "var" / "front")
+    parser.add_argument("--trusted-balancer", action="append", default=[],
+                        help="a load balancer's address or network (repeat)")
     args = parser.parse_args(argv)
     stopping = threading.Event()
 
@@ -76,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault(instance.RUNDIR_ENV, str((args.rundir / "instance").resolve()))
     app = start_gunicorn(args.app, args.workers, env=env)
     nginx = front.start(front.FrontOptions(listen=args.listen, upstream=args.app,
-                                           rundir=args.rundir.resolve()))
+                                           rundir=args.rundir.resolve(),
+                                           trusted_balancers=tuple(args.trusted_balancer)))
     cleaner = threading.Thread(target=_cleanup_loop, args=(args.cleanup_every, stopping),
                                daemon=True)
     cleaner.start()

@@ -144,10 +144,11 @@ class EdgeApp:
 
     @staticmethod
     def _refuse_while_draining(environ: dict) -> Response | None:
-        """While the instance drains, 503 with Retry-After for any new request but
+        """In the drain's second phase (after [server] drain_s, once a load balancer had
+        time to take this instance out), 503 with Retry-After for any new request but
         /health and /metrics (nothing was done: a load balancer may send it elsewhere)."""
         path = environ.get("PATH_INFO", "") or "/"
-        if path in instance.UNTRACKED_PATHS or not instance.draining():
+        if path in instance.UNTRACKED_PATHS or not instance.refusing():
             return None
         message = "this instance is shutting down; please send the request again"
         if path in ("/", "/wps", "/wps/") and not page.wants_page(environ):
