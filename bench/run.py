@@ -27,7 +27,17 @@ import pywps
 import rasterio
 import scipy
 
-from bench import cluster, core, dask_blocks, e2e, large, load, overhead, stages
+from bench import (
+    cluster,
+    core,
+    dask_blocks,
+    e2e,
+    large,
+    load,
+    overhead,
+    shared_costs,
+    stages,
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 CLUSTER_NOTE = (
@@ -77,6 +87,8 @@ SECTIONS = {
                 lambda: CLUSTER_NOTE + captured(cluster.main, [])),
     "dask": ("(f) A 16384x16384 request on 1 and 2 Dask workers against the local path; "
              "memory per worker", lambda: captured(dask_blocks.main, [])),
+    "costs": ("Each job's cost to the shared parts; their capacity here; the first bottleneck",
+              lambda: captured(shared_costs.main, [])),
 }
 
 
