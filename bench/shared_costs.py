@@ -536,12 +536,31 @@ def print_formula(rows, reaper, poll_cost, store, small_s, mib_s, sched_msgs_s,
               + f" | {first} |")
 
 
+NOTE = """
+What these numbers can show: the costs per job are counts (statements, connections, files,
+messages), not timings, and change little from run to run; the capacities are lower bounds
+taken on 2 cores shared with the load generator, the idle cluster and whatever else runs
+on the machine, so the ceilings are orders of magnitude, not limits of the design. What
+they cannot show: a shared folder on NFS or CephFS (here a local disk: its files/s and
+MiB/s are far above a network file system's), PostgreSQL with fsync on its own host, or a
+scheduler serving many remote workers. What they say: as built, the job store saturates
+first, because wps_app/jobs/db.py opens a PostgreSQL connection per transaction (no pool,
+as PyWPS does, for forked job processes): tens of connections per job, against a few
+hundred new connections per second here. A connection pool (or PgBouncer in transaction
+mode) raises the store's ceiling about fivefold, and it stays first for short jobs; for
+large WPS jobs the shared folder's bytes come next. The Dask scheduler is far from the
+limit (about 10 messages per job). API hosts load the store only with reaper passes and
+OGC API status polls; a WPS status poll reads a file from the shared folder and costs the
+store only the reaper pass it may trigger."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=4, help="K: jobs per batch")
     parser.add_argument("--large", type=int, default=4096, help="the larger size, pixels")
     args = parser.parse_args(argv)
     measure(args.jobs, args.large)
+    print(NOTE)
     return 0
 
 
