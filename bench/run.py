@@ -37,6 +37,7 @@ from bench import (
     large,
     load,
     overhead,
+    shared_costs,
     stages,
     variants,
     workers,
@@ -111,6 +112,8 @@ SECTIONS = {
                 lambda: CLUSTER_NOTE + captured(cluster.main, [])),
     "dask": ("(f) A 16384x16384 request on 1 and 2 Dask workers against the local path; "
              "memory per worker", lambda: captured(dask_blocks.main, [])),
+    "costs": ("Each job's cost to the shared parts; their capacity here; the first bottleneck",
+              lambda: captured(shared_costs.main, [])),
 }
 
 

@@ -244,9 +244,10 @@ def start_instance(number: int, rundir: Path, config: Path, gunicorn_workers: in
 def start_cluster(rundir: Path, *, port: int | None = None, instances: int = 2,
                   workers: int = 2, wms_url: str | None = None,
                   overrides: Overrides | None = None, gunicorn_workers: int = 2,
-                  timeout_s: float = 120.0) -> Cluster:
+                  timeout_s: float = 120.0, postgres_options: str = "") -> Cluster:
     """Start the whole topology and return once GetCapabilities answers through HAProxy
-    and every Dask worker is connected; on any failure, stop what started and raise."""
+    and every Dask worker is connected; on any failure, stop what started and raise.
+    `postgres_options`: more PostgreSQL server options (devtools.postgres.start_postgres)."""
     rundir = rundir.resolve()
     shared = rundir / "shared"
     for folder in (shared / "outputs", shared / "work"):
@@ -256,7 +257,7 @@ def start_cluster(rundir: Path, *, port: int | None = None, instances: int = 2,
     if wms_url is None:
         wms = embedded_wms.start(free_port(), rundir / "wms")
         wms_url = wms.url
-    postgres = start_postgres()
+    postgres = start_postgres(postgres_options)
     scheduler_address = f"tcp://127.0.0.1:{free_port()}"
     config = write_config(rundir / "pywps-cluster.cfg", port, shared, postgres.url,
                           scheduler_address, wms_url, workers * dask_procs.WORKER_THREADS,

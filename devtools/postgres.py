@@ -57,7 +57,9 @@ class Postgres:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
+def start_postgres(options: str = "") -> Postgres:
+    """Start a server on a free loopback port with database `wps`; `options` are more
+    server options (e.g. "-c shared_preload_libraries=pg_stat_statements", for a bench)."""
     directory = Path(tempfile.mkdtemp(prefix="wps-pg-"))
     directory.chmod(0o755)
     if os.geteuid() == 0:
@@ -66,8 +68,9 @@ def start_postgres() -> Postgres:
     data = directory / "data"
     subprocess.run(_as_owner([_bin("initdb"), "-D", str(data), "-A", "trust", "-U",
                               "postgres", "--no-sync"]), check=True, capture_output=True)
-    options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+    server = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-o", f"{server} {options}",
+                              "-w", "-l",
                               str(directory / "log"), "start"]), check=True,
                    capture_output=True)
     subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c",
