@@ -44,12 +44,11 @@ from pathlib import Path
 from devtools import cluster_control, dask_procs, embedded_wms
 from devtools.embedded_wms import free_port
 from devtools.postgres import Postgres, start_postgres
+from devtools.servers import Overrides
 from wps_app.ops import balancer, front, serve
 from wps_app.ops.gunicorn_drain import graceful_timeout
 from wps_app.ops.processes import stop_group, wait_until_answering
 from wps_app.settings import REPO_ROOT, load_settings
-
-Overrides = dict[str, dict[str, object]]
 
 
 @dataclass

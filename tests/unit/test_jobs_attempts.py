@@ -4,29 +4,15 @@ job a rerun has taken."""
 
 from __future__ import annotations
 
-import datetime
-
 import pytest
+from clocks import FakeClock
 
 from wps_app.jobs import LEASE_EXPIRED, Heartbeat, JobStore, Limits
 
-T0 = datetime.datetime(2024, 5, 1, 8, 0, 0, tzinfo=datetime.UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += datetime.timedelta(seconds=seconds)
-
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import datetime
 import threading
 
 import pytest
+from clocks import T0, FakeClock
 
 from wps_app.jobs import (
     LEASE_EXPIRED,
@@ -19,21 +20,9 @@ from wps_app.jobs import (
 )
 from wps_app.jobs.schema import SCHEMA_VERSION
 
-T0 = datetime.datetime(2024, 5, 1, 8, 0, 0, tzinfo=datetime.UTC)
 ROOMY = Limits(parallel=4, queued=4)
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += datetime.timedelta(seconds=seconds)
 
 
 @pytest.fixture
