@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,8 +28,31 @@ DEFAULT_MAPFILE = REPO_ROOT / "data" / "sample.map"
 WMS_PATH = "/wms"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port that is free on `host` right now."""
+    """A TCP port that is free on `host` right now, below the kernel's ephemeral range.
+
+    The caller binds it later (a server started seconds after, HAProxy after a whole
+    cluster): a port from the ephemeral range, which bind(0) would give, may meanwhile be
+    taken as the local port of any outgoing connection, and the server then fails to
+    start. Ports below the range are only ever taken by an explicit bind."""
+    low, _ = _ephemeral_range()
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.randrange(10000, low) if low > 10000 else 0
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
