@@ -284,8 +284,13 @@ def start_cluster(rundir: Path, *, port: int | None = None, instances: int = 2,
         for instance in cluster.instances:
             wait_until_answering(f"{instance.base}/health",
                                  [instance.gunicorn, instance.nginx], timeout_s)
-        wait_until_answering(f"{cluster.url}?service=WPS&request=GetCapabilities",
-                             [cluster.haproxy], timeout_s)
+        try:
+            wait_until_answering(f"{cluster.url}?service=WPS&request=GetCapabilities",
+                                 [cluster.haproxy], timeout_s)
+        except RuntimeError as exc:  # say why: HAProxy's own words are in its log
+            log = rundir / "haproxy" / "haproxy.log"
+            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            raise RuntimeError(f"{exc}; HAProxy said: {' | '.join(tail)}") from None
         dask_procs.wait_for_workers(scheduler_address, workers, timeout_s)
     except BaseException:
         cluster.stop()
