@@ -84,6 +84,15 @@ def test_pywps_reads_the_same_values(tmp_path, monkeypatch):
     assert config.get("server", "language") == "en-US"  # PyWPS's default kept
 
 
+def test_keywords_reach_pywps_without_the_spaces_after_commas(tmp_path):
+    """PyWPS splits keyword lists on ',' only: ' PyWPS' would be a keyword otherwise."""
+    extra = _write(tmp_path, "[metadata:main]\nidentification_keywords = WPS,  Sobel , ,edges\n")
+    parser = read_config([DEFAULT_CONFIG, extra], {})
+    config = pywps_configuration(parser, Settings.from_parser(parser))
+    assert config.get("metadata:main", "identification_keywords").split(",") == [
+        "WPS", "Sobel", "edges"]
+
+
 def test_relative_sqlite_database_is_under_the_repository():
     parser = read_config([DEFAULT_CONFIG], {"WPS_LOGGING_DATABASE": "sqlite:///var/x.sqlite"})
     assert Settings.from_parser(parser).database == f"sqlite:///{REPO_ROOT / 'var' / 'x.sqlite'}"

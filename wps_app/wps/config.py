@@ -53,6 +53,11 @@ def pywps_configuration(parser: configparser.ConfigParser,
         config.set(section, key, value)
     if not config.has_section("metadata:main"):
         config.add_section("metadata:main")
+    # PyWPS splits the keyword lists on "," only: "WPS, PyWPS" would give " PyWPS"
+    for key in ("identification_keywords", "identification_keywords_type"):
+        if config.has_option("metadata:main", key):
+            words = config.get("metadata:main", key).split(",")
+            config.set("metadata:main", key, ",".join(w.strip() for w in words if w.strip()))
     abstract = config.get("metadata:main", "identification_abstract", fallback="")
     config.set("metadata:main", "identification_abstract",
                f"{abstract} Service version {__version__}.".strip())
