@@ -25,7 +25,9 @@ def _shell_examples() -> list[str]:
     using = README[README.index("## Using it"):README.index("### QGIS")]
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", using, re.S):
-        for command in re.split(r"\n(?=curl |gdal)", block.strip()):
+        # the block's own WPS= line: the test sets WPS to its server instead
+        block = re.sub(r"^WPS=\S+\n", "", block.strip())
+        for command in re.split(r"\n(?=curl |gdal)", block):
             if command.startswith(("curl ", "gdal")) and "<job-id>" not in command:
                 commands.append(command)
     return commands
@@ -54,6 +56,22 @@ def test_the_curl_outputs_are_what_the_readme_says(wps, workdir):
     with rasterio.open(workdir / "tile.tif") as tile:
         assert tile.crs.to_epsg() == 4326 and tile.dtypes == ("float32",)
         assert tile.tags()["METHOD"] == "sobel_magnitude"
+
+
+def test_the_ogcapi_walk_through_runs_as_pasted(wps, workdir):
+    """The OGC API section's bash blocks, in order, as one script: list, describe, a sync
+    PNG, a results document, an async job polled to its end, its results, the job list,
+    then DELETE and the 404 that follows."""
+    using = README[README.index("### OGC API"):README.index("#### Which binding")]
+    blocks = re.findall(r"```bash\n(.*?)```", using, re.S)
+    assert len(blocks) >= 6
+    script = "set -euo pipefail\nBASE=" + wps.base + "\n" + "\n".join(blocks)
+    result = subprocess.run(["bash", "-c", script], cwd=workdir, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-800:]
+    assert (workdir / "edges.png").read_bytes().startswith(b"\x89PNG")
+    assert '"status": "successful"' in result.stdout
+    assert result.stdout.rstrip().endswith("404")  # the dismissed job is gone
 
 
 @pytest.mark.parametrize("index", range(len(_blocks("python"))))
