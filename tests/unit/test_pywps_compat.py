@@ -371,3 +371,62 @@ def test_a_runner_given_up_for_dead_never_leaves_a_stale_document(tmp_path, monk
         run.heartbeat.beat()  # the store says the job ended: the runner gives up
     assert "ProcessFailed" in document.read_text()
     assert LEASE_EXPIRED in document.read_text()
+
+
+class _Sized(pywps_compat.CompatProcess):
+    """A process with an input the client may leave out (PyWPS then fills in its default);
+    its handler notes which inputs the run was told the client sent."""
+
+    def __init__(self, seen: list):
+        self.seen = seen
+        super().__init__(self._handler, identifier="sized", title="Sized", version="1",
+                         inputs=[LiteralInput("x", "x", data_type="string"),
+                                 LiteralInput("width", "width", data_type="integer",
+                                              min_occurs=0, default=512)],
+                         outputs=[ComplexOutput("a", "A",
+                                                supported_formats=[Format("text/plain")])],
+                         store_supported=True, status_supported=True)
+
+    def _handler(self, request, response):
+        self.seen.append(getattr(request, "given_inputs", None))
+        response.outputs["a"].data = "done"
+        return response
+
+
+def test_a_queued_job_runs_with_the_inputs_its_client_sent(tmp_path, store, monkeypatch):
+    """PyWPS stores a request with its defaults filled in; a job that waited in the queue
+    still knows which inputs its client sent (a bbox without width or height keeps its
+    aspect), as one that ran at once does."""
+    from wps_app.wps.service import EdgeService
+
+    _restore_after_test(monkeypatch)
+    parser = read_config([REPO_ROOT / "pywps.cfg"], {
+        "WPS_SERVER_OUTPUTPATH": str(tmp_path / "out"), "WPS_SERVER_WORKDIR": str(tmp_path),
+        "WPS_LOGGING_DATABASE": f"sqlite:///{tmp_path / 'jobs.sqlite'}"})
+    limits = Limits(1, 5)
+    pywps_compat.install(pywps_configuration(parser, Settings.from_parser(parser)), store,
+                         limits, tmp_path / "out")
+
+    class Inline:  # what the fork would run, run here
+        def __init__(self, process, wps_request, wps_response):
+            self.args = (process, wps_request, wps_response)
+
+        def start(self):
+            process, wps_request, wps_response = self.args
+            process._run_process(wps_request, wps_response)
+
+    import pywps.processing
+    monkeypatch.setattr(pywps.processing, "Process", Inline)
+    store.register("ahead", "other", "wps", limits=limits)  # holds the only slot
+    seen: list = []
+    service = EdgeService([_Sized(seen)])
+    answer = Client(service).get(
+        "/?service=WPS&version=1.0.0&request=Execute&identifier=sized&DataInputs=x=1"
+        "&ResponseDocument=a@asReference=true&storeExecuteResponse=true&status=true")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    (queued,) = [job for job in store.list() if job.job_id != "ahead"]
+    assert queued.queued and seen == []
+    store.finish("ahead")
+    pywps_compat.start_queued(service)
+    assert seen == [frozenset({"x"})]
+    assert store.get(queued.job_id).status == "succeeded"
