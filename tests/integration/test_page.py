@@ -28,6 +28,9 @@ GETMAP = ("/wms/sample?SERVICE=WMS&REQUEST=GetMap&VERSION=1.3.0&LAYERS=sample_ci
           "&BBOX=45.55,-73.50,45.56,-73.49")
 
 
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+
+
 class StubCatalog:
     """A layer catalog that answers from memory."""
 
@@ -63,6 +66,8 @@ class Upstream(http.server.ThreadingHTTPServer):
                 upstream.queries.append(self.path.partition("?")[2])
                 if upstream.mode == "png":
                     body, kind = PNG.getvalue(), "image/png"
+                elif upstream.mode == "svg":
+                    body, kind = SVG, "image/svg+xml"
                 else:
                     body, kind = (f"<ServiceExceptionReport><ServiceException>bad request "
                                   f"{self.path}</ServiceException></ServiceExceptionReport>"
@@ -253,6 +258,20 @@ def test_wms_exception_text_is_not_passed_on(client, upstream):
     assert response.status_code == 502
     assert response.get_data(as_text=True).strip() == "the WMS could not draw this map"
     _no_secret(response)
+
+
+def test_wms_route_answers_only_the_format_asked(client, upstream):
+    """A WMS answering another image type than the FORMAT asked (an SVG, a document that
+    runs scripts in this service's origin) is a plain 502; an image goes out as the type
+    asked, never to be sniffed as another."""
+    upstream.mode = "svg"
+    response = client.get(GETMAP)
+    assert response.status_code == 502
+    assert b"<script>" not in response.get_data()
+    upstream.mode = "png"
+    response = client.get(GETMAP)
+    assert (response.status_code, response.mimetype) == (200, "image/png")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_unreachable_wms_is_a_plain_502(tmp_path):
