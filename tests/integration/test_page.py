@@ -58,10 +58,17 @@ class Upstream(http.server.ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.queries: list[str] = []
+        self.connections = 0
         self.mode = "png"
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real WMS
+
+            def setup(self) -> None:
+                super().setup()
+                upstream.connections += 1
+
             def do_GET(self) -> None:
                 upstream.queries.append(self.path.partition("?")[2])
                 if upstream.mode == "png":
@@ -242,6 +249,24 @@ def test_wms_route_passes_a_getmap_with_the_key_added(client, upstream):
     [query] = upstream.queries
     assert f"apikey={KEY}" in query and "map=sample" in query
     assert "LAYERS=sample_city" in query and "CRS=EPSG%3A4326" in query
+
+
+def test_wms_route_ignores_proxy_variables(client, upstream, monkeypatch):
+    """The base-map GetMap goes straight to the configured WMS, as the relay's reads do:
+    no proxy from the environment sees the key (nor netrc credentials added)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    response = client.get(GETMAP)
+    assert response.status_code == 200
+    assert len(upstream.queries) == 1
+
+
+def test_wms_route_reuses_its_connection_to_the_wms(client, upstream):
+    """Base-map GetMaps of one process go over one kept-alive connection to the WMS."""
+    for _ in range(3):
+        assert client.get(GETMAP).status_code == 200
+    assert (len(upstream.queries), upstream.connections) == (3, 1)
 
 
 def test_wms_route_keeps_the_protocols_projection_key(client, upstream):
