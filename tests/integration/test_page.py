@@ -320,3 +320,17 @@ def test_static_folder_holds_the_pages_files():
     """The page's own files are in the package (wheel and container copy them)."""
     names = {path.name for path in Path(page.STATIC_DIR).iterdir()}
     assert {"index.html", "map.js", "map.css"} <= names
+
+
+def test_the_relay_reuses_its_connection_to_the_wms(upstream):
+    """The header relay (core.relay) serves each GDAL request on a thread of its own; its
+    requests to the WMS still share one kept-alive connection."""
+    import requests
+
+    from wps_app.core.relay import relayed_url
+
+    url = relayed_url(upstream.url, (("X-API-Key", KEY),), 5.0)
+    for _ in range(3):
+        answer = requests.get(url + "?SERVICE=WMS&REQUEST=GetMap", timeout=10)
+        assert answer.content == PNG.getvalue()
+    assert (len(upstream.queries), upstream.connections) == (3, 1)
