@@ -379,6 +379,7 @@ class _Sized(pywps_compat.CompatProcess):
 
     def __init__(self, seen: list):
         self.seen = seen
+        self.outputurls: list[str] = []  # shared with the copies PyWPS runs
         super().__init__(self._handler, identifier="sized", title="Sized", version="1",
                          inputs=[LiteralInput("x", "x", data_type="string"),
                                  LiteralInput("width", "width", data_type="integer",
@@ -389,14 +390,19 @@ class _Sized(pywps_compat.CompatProcess):
 
     def _handler(self, request, response):
         self.seen.append(getattr(request, "given_inputs", None))
+        self.outputurls.append(pywps_config.get_config_value("server", "outputurl"))
         response.outputs["a"].data = "done"
         return response
 
 
-def test_a_queued_job_runs_with_the_inputs_its_client_sent(tmp_path, store, monkeypatch):
-    """PyWPS stores a request with its defaults filled in; a job that waited in the queue
-    still knows which inputs its client sent (a bbox without width or height keeps its
-    aspect), as one that ran at once does."""
+QUEUED_EXECUTE = ("/?service=WPS&version=1.0.0&request=Execute&identifier=sized"
+                  "&DataInputs=x=1&ResponseDocument=a@asReference=true"
+                  "&storeExecuteResponse=true&status=true")
+
+
+def _queue_behind_another(tmp_path, store, monkeypatch):
+    """PyWPS installed with room for one running job, taken by job "ahead"; a Sized
+    process whose jobs run inline (as the fork would); returns (service, process)."""
     from wps_app.wps.service import EdgeService
 
     _restore_after_test(monkeypatch)
@@ -418,15 +424,45 @@ def test_a_queued_job_runs_with_the_inputs_its_client_sent(tmp_path, store, monk
     import pywps.processing
     monkeypatch.setattr(pywps.processing, "Process", Inline)
     store.register("ahead", "other", "wps", limits=limits)  # holds the only slot
-    seen: list = []
-    service = EdgeService([_Sized(seen)])
-    answer = Client(service).get(
-        "/?service=WPS&version=1.0.0&request=Execute&identifier=sized&DataInputs=x=1"
-        "&ResponseDocument=a@asReference=true&storeExecuteResponse=true&status=true")
-    assert answer.status_code == 200, answer.get_data(as_text=True)
+    process = _Sized([])
+    return EdgeService([process]), process
+
+
+def _the_queued_job(store):
     (queued,) = [job for job in store.list() if job.job_id != "ahead"]
-    assert queued.queued and seen == []
+    assert queued.queued
+    return queued
+
+
+def test_a_queued_job_runs_with_the_inputs_its_client_sent(tmp_path, store, monkeypatch):
+    """PyWPS stores a request with its defaults filled in; a job that waited in the queue
+    still knows which inputs its client sent (a bbox without width or height keeps its
+    aspect), as one that ran at once does."""
+    service, process = _queue_behind_another(tmp_path, store, monkeypatch)
+    answer = Client(service).get(QUEUED_EXECUTE)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    queued = _the_queued_job(store)
+    assert process.seen == []
     store.finish("ahead")
     pywps_compat.start_queued(service)
-    assert seen == [frozenset({"x"})]
+    assert process.seen == [frozenset({"x"})]
+    assert store.get(queued.job_id).status == "succeeded"
+
+
+def test_a_queued_job_keeps_the_public_urls_of_the_request_that_sent_it(
+        tmp_path, store, monkeypatch):
+    """Behind a trusted proxy, a job that waited in the queue writes its documents with
+    the public URLs its client was answered with, not those of whatever request or job
+    happens to start it (nor the configured ones)."""
+    service, process = _queue_behind_another(tmp_path, store, monkeypatch)
+    trusted = public_urls.parse_networks("127.0.0.1")
+    proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "127.0.0.2:8443",
+               "HTTP_X_FORWARDED_PROTO": "https"}
+    with public_urls.serving(proxied, trusted):
+        answer = Client(service).get(QUEUED_EXECUTE)
+    assert 'statusLocation="https://127.0.0.2:8443/outputs/' in answer.get_data(as_text=True)
+    queued = _the_queued_job(store)
+    store.finish("ahead")
+    pywps_compat.start_queued(service)  # outside any request
+    assert process.outputurls == ["https://127.0.0.2:8443/outputs/"]
     assert store.get(queued.job_id).status == "succeeded"

@@ -537,20 +537,33 @@ def _remote_context() -> dict:
     return {"public": public_urls.current_public()}
 
 
-# The key of the stored request (_payload) that lists the inputs the client sent.
+# Keys of the stored request (_payload): the inputs the client sent, and the public URLs
+# it was answered with.
 GIVEN_INPUTS_KEY = "edge_given_inputs"
+PUBLIC_KEY = "edge_public"
 
 
 def _payload(wps_request) -> bytes:
     """The request as the job store keeps it: PyWPS's JSON (inputs with PyWPS's defaults
     filled in) plus the names of the inputs the client sent (wps_app.wps.service sets
-    `given_inputs`), so that a job started later, from the queue or on a Dask worker,
-    validates what was asked (a bbox without width or height keeps its aspect)."""
+    `given_inputs`) and the request's public URLs (public_urls.current_public), so that a
+    job started later, from the queue or on a Dask worker, validates what was asked (a
+    bbox without width or height keeps its aspect) and names the URLs its client knows."""
     stored = json.loads(wps_request.json)
     given = getattr(wps_request, "given_inputs", None)
     if given is not None:
         stored[GIVEN_INPUTS_KEY] = sorted(given)
+    public = public_urls.current_public()
+    if public is not None:
+        stored[PUBLIC_KEY] = public
     return json.dumps(stored, allow_nan=False).encode("utf-8")
+
+
+def _stored_public(job: Job) -> dict[str, str] | None:
+    """The public URLs the request that submitted `job` was answered with (None: the
+    configured ones), from its stored request."""
+    public = json.loads((job.payload or b"{}").decode("utf-8")).get(PUBLIC_KEY)
+    return public if isinstance(public, dict) else None
 
 
 def _restored(service: Service, job: Job):
@@ -576,11 +589,13 @@ def _launch(service: Service, job: Job) -> None:
     """Start queued job `job` in the background: on the Dask cluster with mode = dask,
     else in PyWPS's detached process."""
     remote = installed_jobs().remote
+    public = _stored_public(job)  # its client's, not those of whoever starts it
     if remote is not None:
-        remote.submit(BINDING, job.job_id, _remote_context())
+        remote.submit(BINDING, job.job_id, {"public": public})
         return
     process, request, response = _restored(service, job)
-    process._run_async(request, response)
+    with public_urls.using(public):  # the job's forked process inherits them
+        process._run_async(request, response)
 
 
 def run_here(service: Service, job: Job, worker: str | None) -> None:
