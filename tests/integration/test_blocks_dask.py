@@ -214,3 +214,13 @@ def test_a_request_running_on_a_worker_runs_its_windows_on_the_cluster(
     assert_same(local, decoded(result))
     filters_run = [t for t in stream.data if t["key"].startswith("edge-filter-")]
     assert len(filters_run) == len(list(pipeline.row_windows(400, BLOCK_PX)))
+
+
+def test_jobs_and_windows_share_one_client_per_process(cluster):
+    """An instance holds one connection to the scheduler: the client that submits async
+    jobs is the one large requests run their windows on."""
+    from wps_app.cluster.blocks import shared_client
+    from wps_app.cluster.submit import DaskJobs
+
+    address = cluster[0].scheduler_address
+    assert DaskJobs(address).client() is shared_client(address)

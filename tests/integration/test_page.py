@@ -28,6 +28,9 @@ GETMAP = ("/wms/sample?SERVICE=WMS&REQUEST=GetMap&VERSION=1.3.0&LAYERS=sample_ci
           "&BBOX=45.55,-73.50,45.56,-73.49")
 
 
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>'
+
+
 class StubCatalog:
     """A layer catalog that answers from memory."""
 
@@ -55,14 +58,23 @@ class Upstream(http.server.ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.queries: list[str] = []
+        self.connections = 0
         self.mode = "png"
         upstream = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real WMS
+
+            def setup(self) -> None:
+                super().setup()
+                upstream.connections += 1
+
             def do_GET(self) -> None:
                 upstream.queries.append(self.path.partition("?")[2])
                 if upstream.mode == "png":
                     body, kind = PNG.getvalue(), "image/png"
+                elif upstream.mode == "svg":
+                    body, kind = SVG, "image/svg+xml"
                 else:
                     body, kind = (f"<ServiceExceptionReport><ServiceException>bad request "
                                   f"{self.path}</ServiceException></ServiceExceptionReport>"
@@ -239,6 +251,24 @@ def test_wms_route_passes_a_getmap_with_the_key_added(client, upstream):
     assert "LAYERS=sample_city" in query and "CRS=EPSG%3A4326" in query
 
 
+def test_wms_route_ignores_proxy_variables(client, upstream, monkeypatch):
+    """The base-map GetMap goes straight to the configured WMS, as the relay's reads do:
+    no proxy from the environment sees the key (nor netrc credentials added)."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    response = client.get(GETMAP)
+    assert response.status_code == 200
+    assert len(upstream.queries) == 1
+
+
+def test_wms_route_reuses_its_connection_to_the_wms(client, upstream):
+    """Base-map GetMaps of one process go over one kept-alive connection to the WMS."""
+    for _ in range(3):
+        assert client.get(GETMAP).status_code == 200
+    assert (len(upstream.queries), upstream.connections) == (3, 1)
+
+
 def test_wms_route_keeps_the_protocols_projection_key(client, upstream):
     """Under WMS 1.1.1 the projection goes as SRS, under 1.3.0 as CRS."""
     response = client.get(GETMAP.replace("VERSION=1.3.0", "VERSION=1.1.1"))
@@ -253,6 +283,20 @@ def test_wms_exception_text_is_not_passed_on(client, upstream):
     assert response.status_code == 502
     assert response.get_data(as_text=True).strip() == "the WMS could not draw this map"
     _no_secret(response)
+
+
+def test_wms_route_answers_only_the_format_asked(client, upstream):
+    """A WMS answering another image type than the FORMAT asked (an SVG, a document that
+    runs scripts in this service's origin) is a plain 502; an image goes out as the type
+    asked, never to be sniffed as another."""
+    upstream.mode = "svg"
+    response = client.get(GETMAP)
+    assert response.status_code == 502
+    assert b"<script>" not in response.get_data()
+    upstream.mode = "png"
+    response = client.get(GETMAP)
+    assert (response.status_code, response.mimetype) == (200, "image/png")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_unreachable_wms_is_a_plain_502(tmp_path):
@@ -276,3 +320,17 @@ def test_static_folder_holds_the_pages_files():
     """The page's own files are in the package (wheel and container copy them)."""
     names = {path.name for path in Path(page.STATIC_DIR).iterdir()}
     assert {"index.html", "map.js", "map.css"} <= names
+
+
+def test_the_relay_reuses_its_connection_to_the_wms(upstream):
+    """The header relay (core.relay) serves each GDAL request on a thread of its own; its
+    requests to the WMS still share one kept-alive connection."""
+    import requests
+
+    from wps_app.core.relay import relayed_url
+
+    url = relayed_url(upstream.url, (("X-API-Key", KEY),), 5.0)
+    for _ in range(3):
+        answer = requests.get(url + "?SERVICE=WMS&REQUEST=GetMap", timeout=10)
+        assert answer.content == PNG.getvalue()
+    assert (len(upstream.queries), upstream.connections) == (3, 1)

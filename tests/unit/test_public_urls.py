@@ -25,3 +25,19 @@ def test_the_nearest_proxys_value_wins_over_a_clients():
                "HTTP_X_FORWARDED_PROTO": "http, https",
                "HTTP_X_FORWARDED_PREFIX": "/phish, /geo"}
     assert forwarded_base(environ, trusted) == "https://127.0.0.2:8443/geo"
+
+
+def test_public_urls_nest_and_restore():
+    """A job's URLs applied while a request is served (a queued job started by it) give
+    way to the request's own again afterwards, not to the configured ones."""
+    from wps_app.wps.public_urls import current_public, serving, using
+
+    proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "127.0.0.2:8443"}
+    job = {"url": "http://127.0.0.3/wps", "outputurl": "http://127.0.0.3/outputs/"}
+    with serving(proxied, parse_networks("127.0.0.1")):
+        request = current_public()
+        with using(job):
+            assert current_public() == job
+        assert current_public() == request == {
+            "url": "http://127.0.0.2:8443/wps", "outputurl": "http://127.0.0.2:8443/outputs/"}
+    assert current_public() is None

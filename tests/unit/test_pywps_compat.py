@@ -371,3 +371,98 @@ def test_a_runner_given_up_for_dead_never_leaves_a_stale_document(tmp_path, monk
         run.heartbeat.beat()  # the store says the job ended: the runner gives up
     assert "ProcessFailed" in document.read_text()
     assert LEASE_EXPIRED in document.read_text()
+
+
+class _Sized(pywps_compat.CompatProcess):
+    """A process with an input the client may leave out (PyWPS then fills in its default);
+    its handler notes which inputs the run was told the client sent."""
+
+    def __init__(self, seen: list):
+        self.seen = seen
+        self.outputurls: list[str] = []  # shared with the copies PyWPS runs
+        super().__init__(self._handler, identifier="sized", title="Sized", version="1",
+                         inputs=[LiteralInput("x", "x", data_type="string"),
+                                 LiteralInput("width", "width", data_type="integer",
+                                              min_occurs=0, default=512)],
+                         outputs=[ComplexOutput("a", "A",
+                                                supported_formats=[Format("text/plain")])],
+                         store_supported=True, status_supported=True)
+
+    def _handler(self, request, response):
+        self.seen.append(getattr(request, "given_inputs", None))
+        self.outputurls.append(pywps_config.get_config_value("server", "outputurl"))
+        response.outputs["a"].data = "done"
+        return response
+
+
+QUEUED_EXECUTE = ("/?service=WPS&version=1.0.0&request=Execute&identifier=sized"
+                  "&DataInputs=x=1&ResponseDocument=a@asReference=true"
+                  "&storeExecuteResponse=true&status=true")
+
+
+def _queue_behind_another(tmp_path, store, monkeypatch):
+    """PyWPS installed with room for one running job, taken by job "ahead"; a Sized
+    process whose jobs run inline (as the fork would); returns (service, process)."""
+    from wps_app.wps.service import EdgeService
+
+    _restore_after_test(monkeypatch)
+    parser = read_config([REPO_ROOT / "pywps.cfg"], {
+        "WPS_SERVER_OUTPUTPATH": str(tmp_path / "out"), "WPS_SERVER_WORKDIR": str(tmp_path),
+        "WPS_LOGGING_DATABASE": f"sqlite:///{tmp_path / 'jobs.sqlite'}"})
+    limits = Limits(1, 5)
+    pywps_compat.install(pywps_configuration(parser, Settings.from_parser(parser)), store,
+                         limits, tmp_path / "out")
+
+    class Inline:  # what the fork would run, run here
+        def __init__(self, process, wps_request, wps_response):
+            self.args = (process, wps_request, wps_response)
+
+        def start(self):
+            process, wps_request, wps_response = self.args
+            process._run_process(wps_request, wps_response)
+
+    import pywps.processing
+    monkeypatch.setattr(pywps.processing, "Process", Inline)
+    store.register("ahead", "other", "wps", limits=limits)  # holds the only slot
+    process = _Sized([])
+    return EdgeService([process]), process
+
+
+def _the_queued_job(store):
+    (queued,) = [job for job in store.list() if job.job_id != "ahead"]
+    assert queued.queued
+    return queued
+
+
+def test_a_queued_job_runs_with_the_inputs_its_client_sent(tmp_path, store, monkeypatch):
+    """PyWPS stores a request with its defaults filled in; a job that waited in the queue
+    still knows which inputs its client sent (a bbox without width or height keeps its
+    aspect), as one that ran at once does."""
+    service, process = _queue_behind_another(tmp_path, store, monkeypatch)
+    answer = Client(service).get(QUEUED_EXECUTE)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    queued = _the_queued_job(store)
+    assert process.seen == []
+    store.finish("ahead")
+    pywps_compat.start_queued(service)
+    assert process.seen == [frozenset({"x"})]
+    assert store.get(queued.job_id).status == "succeeded"
+
+
+def test_a_queued_job_keeps_the_public_urls_of_the_request_that_sent_it(
+        tmp_path, store, monkeypatch):
+    """Behind a trusted proxy, a job that waited in the queue writes its documents with
+    the public URLs its client was answered with, not those of whatever request or job
+    happens to start it (nor the configured ones)."""
+    service, process = _queue_behind_another(tmp_path, store, monkeypatch)
+    trusted = public_urls.parse_networks("127.0.0.1")
+    proxied = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_HOST": "127.0.0.2:8443",
+               "HTTP_X_FORWARDED_PROTO": "https"}
+    with public_urls.serving(proxied, trusted):
+        answer = Client(service).get(QUEUED_EXECUTE)
+    assert 'statusLocation="https://127.0.0.2:8443/outputs/' in answer.get_data(as_text=True)
+    queued = _the_queued_job(store)
+    store.finish("ahead")
+    pywps_compat.start_queued(service)  # outside any request
+    assert process.outputurls == ["https://127.0.0.2:8443/outputs/"]
+    assert store.get(queued.job_id).status == "succeeded"

@@ -1,7 +1,8 @@
 """The instances' side of [processing] mode = dask: hand accepted jobs to the scheduler.
 
-One `distributed.Client` per process, made on first use (gunicorn forks its workers before
-any request, so none is ever shared across a fork). A job is one task, keyed by its id, so
+One `distributed.Client` per process, made on first use and shared with the large requests'
+windows (wps_app.cluster.blocks.shared_client; gunicorn forks its workers before any
+request, so none is ever shared across a fork). A job is one task, keyed by its id, so
 Dask's rerun after a worker died is the same task: the store counts it as the next
 attempt.
 """
@@ -9,12 +10,9 @@ attempt.
 from __future__ import annotations
 
 import logging
-import os
-import threading
 
 LOGGER = logging.getLogger(__name__)
 TASK_PREFIX = "edge-job-"
-CONNECT_TIMEOUT_S = 10
 
 
 class DaskJobs:
@@ -23,24 +21,20 @@ class DaskJobs:
 
     def __init__(self, scheduler: str) -> None:
         self.scheduler = scheduler
-        self._lock = threading.Lock()
-        self._client = None
-        self._pid = None
 
     def client(self):
-        """This process's client (connected on first use)."""
+        """This process's client: on a Dask worker (a job starting a queued one) the
+        worker's own, elsewhere the one large requests use too (blocks.shared_client:
+        connected on first use, again after it closed; one per process)."""
         import distributed
 
-        with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                try:  # on a Dask worker (a job starting a queued one): its own client
-                    distributed.get_worker()
-                    self._client = distributed.get_client()
-                except ValueError:
-                    self._client = distributed.Client(
-                        self.scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-                self._pid = os.getpid()
-            return self._client
+        from wps_app.cluster import blocks
+
+        try:
+            distributed.get_worker()
+        except ValueError:
+            return blocks.shared_client(self.scheduler)
+        return distributed.get_client()
 
     def submit(self, binding: str, job_id: str, context: dict) -> None:
         """Run `job_id` on the cluster (wps_app.cluster.worker_run.run_job) and forget it.

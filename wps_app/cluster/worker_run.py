@@ -48,8 +48,8 @@ def run_job(binding: str, job_id: str, context: dict) -> str:
     ----------
     binding, job_id : str
     context : dict
-        "public": the accepting request's public URLs (wps_app.wps.public_urls), or None;
-        "given_inputs": the WPS inputs the client sent (PyWPS adds defaults to the rest).
+        "public": the accepting request's public URLs (wps_app.wps.public_urls), or None
+        (the stored request says which inputs the client sent: pywps_compat._payload).
     """
     from wps_app import request_ids
     from wps_app.ogcapi import runner
@@ -67,7 +67,7 @@ def run_job(binding: str, job_id: str, context: dict) -> str:
         LOGGER.info("job=%s runs on Dask worker %s (attempt %d before it)", job_id, worker,
                     job.attempt)
         if binding == pywps_compat.BINDING:
-            pywps_compat.run_here(app.service, job, context.get("given_inputs"), worker)
+            pywps_compat.run_here(app.service, job, worker)
         elif binding == runner.BINDING:
             runner.run_here(EdgeTask(app.runtime), job, worker)
         else:

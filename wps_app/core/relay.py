@@ -19,6 +19,7 @@ reason or body in their messages): "timed out" -> WmsTimeout, "connect" -> WmsUn
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
 import os
 import secrets
@@ -74,14 +75,44 @@ def _credentials(url: str) -> tuple[str, tuple[str, str] | None]:
     return bare, (unquote(parts.username), unquote(parts.password or ""))
 
 
+_session: tuple[int, requests.Session] | None = None
+_session_lock = threading.Lock()
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """A WMS's cookies are neither kept nor sent back: no state between requests."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+
+def session() -> requests.Session:
+    """This process's keep-alive session to the WMSs, shared by its threads (urllib3's
+    connection pool is thread-safe; the relay serves each request on a thread of its own,
+    so a session per thread would never be used twice); a forked process makes its own. It
+    ignores the environment (no netrc credentials, no proxy variables: configured headers
+    go to the configured server only), keeps no cookies, and asks for no content coding
+    (bodies are passed on as sent)."""
+    global _session
+    with _session_lock:
+        if _session is None or _session[0] != os.getpid():
+            made = requests.Session()
+            made.trust_env = False
+            made.headers["Accept-Encoding"] = "identity"
+            made.cookies.set_policy(_NoCookies())
+            _session = (os.getpid(), made)
+        return _session[1]
+
+
 def fetch_within_origin(url: str, headers: Headers, timeout_s: float,
-                        session: requests.Session | None = None) -> requests.Response:
-    """GET `url` with `headers`, following at most MAX_REDIRECTS redirects that stay on
-    `url`'s origin; a streamed response the caller closes. Raises RedirectRefused for a
-    redirect elsewhere (nothing is sent there) or too many, and requests' errors."""
+                        http: requests.Session | None = None) -> requests.Response:
+    """GET `url` with `headers` through `http` (this process's session() by default),
+    following at most MAX_REDIRECTS redirects that stay on `url`'s origin; a streamed
+    response the caller closes. Raises RedirectRefused for a redirect elsewhere (nothing is
+    sent there) or too many, and requests' errors."""
     bare, auth = _credentials(url)
     home = origin(bare)
-    http = session or requests
+    http = http or session()
     current = bare
     for _ in range(MAX_REDIRECTS + 1):
         response = http.get(current, headers=dict(headers), auth=auth, timeout=timeout_s,
@@ -118,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             response = fetch_within_origin(with_query(route.url, query), route.headers,
-                                           route.timeout_s, self.server.session())
+                                           route.timeout_s)
         except RedirectRefused as exc:
             LOGGER.warning("WMS relay: %s; not followed, headers not sent", exc)
             self._answer(502, "Redirect Refused",
@@ -169,15 +200,6 @@ class _RelayServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.routes: dict[str, Route] = {}
-        self._local = threading.local()
-
-    def session(self) -> requests.Session:
-        """One keep-alive session to the WMS per relay thread."""
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-            self._local.session.trust_env = False  # no netrc, no proxy variables
-            self._local.session.headers["Accept-Encoding"] = "identity"
-        return self._local.session
 
 
 class HeaderRelay:

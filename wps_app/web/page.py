@@ -181,12 +181,23 @@ def wms_response(environ: dict, settings: Settings, catalogs: Mapping[str, Layer
         return _plain("the WMS is not reachable", 502)
     with upstream:
         content_type = upstream.headers.get("Content-Type", "")
-        if upstream.status_code != 200 or not content_type.startswith("image/"):
+        served = served_type(params["FORMAT"], content_type)
+        if upstream.status_code != 200 or served is None:
             # a ServiceException may echo the request (the key): none of its text is passed
             LOGGER.warning("base map GetMap: upstream answered %s %s", upstream.status_code,
                            content_type[:60])
             metrics.count_wms_error(server.name, "bad_response")
             return _plain("the WMS could not draw this map", 502)
-        response = Response(upstream.content, content_type=content_type)
+        response = Response(upstream.content, content_type=served)
+    response.headers["X-Content-Type-Options"] = "nosniff"
     response.cache_control.max_age = 60
     return response
+
+
+def served_type(asked: str, upstream_type: str) -> str | None:
+    """The Content-Type to answer a base-map GetMap with: the FORMAT asked (one of FORMATS)
+    when the WMS answered with that type, else None (refused). An upstream's own type is
+    never passed on: "image/svg+xml" from a misbehaving WMS would be a script-carrying
+    document served from this service's origin."""
+    mime = upstream_type.split(";", 1)[0].strip().lower()
+    return asked if asked in FORMATS and mime == asked else None

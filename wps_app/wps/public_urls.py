@@ -102,12 +102,21 @@ def using(public: dict[str, str] | None) -> Iterator[None]:
     if not public:
         yield
         return
-    _local.overrides = {("server", "url"): str(public["url"]),
-                        ("server", "outputurl"): str(public["outputurl"])}
+    with _overriding({("server", "url"): str(public["url"]),
+                      ("server", "outputurl"): str(public["outputurl"])}):
+        yield
+
+
+@contextmanager
+def _overriding(overrides: dict[tuple[str, str], str]) -> Iterator[None]:
+    """`overrides` within the block, then whatever applied before (blocks nest: a queued
+    job started while a request is served keeps its own URLs, the request its own)."""
+    before = current_overrides()
+    _local.overrides = overrides
     try:
         yield
     finally:
-        _local.overrides = None
+        _local.overrides = before
 
 
 @contextmanager
@@ -117,9 +126,6 @@ def serving(environ: dict, trusted: tuple) -> Iterator[None]:
     if base is None:
         yield
         return
-    _local.overrides = {("server", "url"): f"{base}/wps",
-                        ("server", "outputurl"): f"{base}/outputs/"}
-    try:
+    with _overriding({("server", "url"): f"{base}/wps",
+                      ("server", "outputurl"): f"{base}/outputs/"}):
         yield
-    finally:
-        _local.overrides = None

@@ -479,7 +479,7 @@ class CompatProcess(Process):
         try:
             job = jobs.store.register(job_id, self.identifier, BINDING, limits=jobs.limits,
                                       workdir=self.workdir,
-                                      payload=wps_request.json.encode("utf-8"),
+                                      payload=_payload(wps_request),
                                       request_id=request_ids.current(),
                                       **self.admission(wps_request))
         except QueueFull as exc:
@@ -496,7 +496,7 @@ class CompatProcess(Process):
             else:
                 wps_response._update_status(WPS_STATUS.ACCEPTED, "PyWPS Request accepted", 0)
                 if jobs.remote is not None:
-                    jobs.remote.submit(BINDING, job_id, _remote_context(wps_request))
+                    jobs.remote.submit(BINDING, job_id, _remote_context())
                     shutil.rmtree(self.workdir, ignore_errors=True)  # the worker makes its own
                 else:
                     self._run_async(wps_request, wps_response)
@@ -531,20 +531,50 @@ class CompatProcess(Process):
             LOGGER.exception("queued jobs not started")
 
 
-def _remote_context(wps_request) -> dict:
-    """What a job run on another host needs besides its stored request: the accepting
-    request's public URLs, and which inputs the client sent (PyWPS added the others)."""
+def _remote_context() -> dict:
+    """What a job run on another host needs besides its stored request (see _payload):
+    the accepting request's public URLs."""
+    return {"public": public_urls.current_public()}
+
+
+# Keys of the stored request (_payload): the inputs the client sent, and the public URLs
+# it was answered with.
+GIVEN_INPUTS_KEY = "edge_given_inputs"
+PUBLIC_KEY = "edge_public"
+
+
+def _payload(wps_request) -> bytes:
+    """The request as the job store keeps it: PyWPS's JSON (inputs with PyWPS's defaults
+    filled in) plus the names of the inputs the client sent (wps_app.wps.service sets
+    `given_inputs`) and the request's public URLs (public_urls.current_public), so that a
+    job started later, from the queue or on a Dask worker, validates what was asked (a
+    bbox without width or height keeps its aspect) and names the URLs its client knows."""
+    stored = json.loads(wps_request.json)
     given = getattr(wps_request, "given_inputs", None)
-    return {"public": public_urls.current_public(),
-            "given_inputs": None if given is None else sorted(given)}
+    if given is not None:
+        stored[GIVEN_INPUTS_KEY] = sorted(given)
+    public = public_urls.current_public()
+    if public is not None:
+        stored[PUBLIC_KEY] = public
+    return json.dumps(stored, allow_nan=False).encode("utf-8")
+
+
+def _stored_public(job: Job) -> dict[str, str] | None:
+    """The public URLs the request that submitted `job` was answered with (None: the
+    configured ones), from its stored request."""
+    public = json.loads((job.payload or b"{}").decode("utf-8")).get(PUBLIC_KEY)
+    return public if isinstance(public, dict) else None
 
 
 def _restored(service: Service, job: Job):
     """(process, request, response) of stored job `job`, as PyWPS 4.8.1's
     launch_next_process rebuilds a stored request."""
     request = WPSRequest()
-    # saved by us at admission (literal inputs only), so trusted
-    request.restore_json(json.loads((job.payload or b"{}").decode("utf-8")))
+    # saved by us at admission (_payload; literal inputs only), so trusted
+    stored = json.loads((job.payload or b"{}").decode("utf-8"))
+    request.restore_json(stored)
+    if isinstance(stored.get(GIVEN_INPUTS_KEY), list):
+        request.given_inputs = frozenset(stored[GIVEN_INPUTS_KEY])
     process = service.prepare_process_for_execution(job.process_id)
     process._set_uuid(job.job_id)
     process._setup_status_storage()
@@ -559,21 +589,19 @@ def _launch(service: Service, job: Job) -> None:
     """Start queued job `job` in the background: on the Dask cluster with mode = dask,
     else in PyWPS's detached process."""
     remote = installed_jobs().remote
+    public = _stored_public(job)  # its client's, not those of whoever starts it
     if remote is not None:
-        remote.submit(BINDING, job.job_id, {"public": public_urls.current_public(),
-                                            "given_inputs": None})
+        remote.submit(BINDING, job.job_id, {"public": public})
         return
     process, request, response = _restored(service, job)
-    process._run_async(request, response)
+    with public_urls.using(public):  # the job's forked process inherits them
+        process._run_async(request, response)
 
 
-def run_here(service: Service, job: Job, given_inputs: list[str] | None,
-             worker: str | None) -> None:
+def run_here(service: Service, job: Job, worker: str | None) -> None:
     """Run admitted job `job` in this thread (on a Dask worker): rebuilt from its stored
     request, it runs as PyWPS's detached process would run it, as a new attempt."""
     process, request, response = _restored(service, job)
-    if given_inputs is not None:
-        request.given_inputs = frozenset(given_inputs)
     process.runs_in_shared_process = True  # _JobRun: stop by raising, never exit
     process.dask_worker = worker
     try:
