@@ -221,7 +221,9 @@ def test_clients_behind_haproxy_are_counted_apart(cluster, hold):
     """Clients at 127.0.0.2 and 127.0.0.3 each get their one job (max_per_client = 1)
     through HAProxy: the fronts believe the X-Forwarded-For HAProxy adds, and only that
     (a client's own value before it changes nothing); a client at 127.0.0.4 talking to an
-    instance's front directly, claiming 127.0.0.2, is 127.0.0.4."""
+    instance's front directly, claiming 127.0.0.2, is 127.0.0.4; a client at HAProxy's
+    own address (trusted as a balancer) claiming 127.0.0.5 through HAProxy is 127.0.0.1:
+    only the address HAProxy appended counts, not what stands before it."""
     from source_addresses import session_from
 
     first_client, second_client, third_client = (session_from(f"127.0.0.{n}")
@@ -232,11 +234,13 @@ def test_clients_behind_haproxy_are_counted_apart(cluster, hold):
     second = _accepted(_submit_from(second_client, cluster.url))
     third = _accepted(_submit_from(third_client, f"{cluster.instance_base(1)}/wps",
                                    **{"X-Forwarded-For": "127.0.0.2"}))
+    fourth = _accepted(_submit_from(session_from("127.0.0.1"), cluster.url,
+                                    **{"X-Forwarded-For": "127.0.0.5"}))
     store = cluster.store
-    assert [store.get(job_id_of(url)).owner for url in (first, second, third)] == [
-        "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    assert [store.get(job_id_of(url)).owner for url in (first, second, third, fourth)] == [
+        "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.1"]
     hold.release()
-    for url in (first, second, third):
+    for url in (first, second, third, fourth):
         assert wait_for_end(url, timeout_s=90)[-1][0] == "ProcessSucceeded"
 
 

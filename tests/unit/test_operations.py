@@ -55,7 +55,7 @@ def test_the_front_believes_x_forwarded_for_only_from_trusted_balancers(tmp_path
     lines = [line.strip() for line in behind.splitlines()]
     assert [line for line in lines if "real_ip" in line and not line.startswith("#")] == [
         "set_real_ip_from 127.0.0.1/32;", "set_real_ip_from 10.1.0.0/16;",
-        "real_ip_header X-Forwarded-For;", "real_ip_recursive on;"]
+        "real_ip_header X-Forwarded-For;", "real_ip_recursive off;"]
     with pytest.raises(ValueError):
         front.real_ip_block(("127.0.0.1; deny all",))
 

@@ -32,8 +32,9 @@ class FrontOptions:
     prefix: str = ""
     # Addresses (or networks) of the load balancers before this front, e.g. HAProxy's
     # ("127.0.0.1",): from those peers only, the client is the right-most X-Forwarded-For
-    # address that is not one of them (nginx real_ip). Empty: the peer is the client and a
-    # client's own X-Forwarded-For is ignored.
+    # address, the one the balancer appended (nginx real_ip, not recursive: a client that
+    # shares a balancer's address cannot step further back into what it sent itself).
+    # Empty: the peer is the client and a client's own X-Forwarded-For is ignored.
     trusted_balancers: tuple[str, ...] = ()
 
 
@@ -45,7 +46,7 @@ def real_ip_block(trusted: tuple[str, ...]) -> str:
     lines = [f"set_real_ip_from {ipaddress.ip_network(item.strip(), strict=False)};"
              for item in trusted]
     return "\n        ".join(lines + ["real_ip_header X-Forwarded-For;",
-                                     "real_ip_recursive on;"])
+                                     "real_ip_recursive off;"])
 
 
 def render(options: FrontOptions) -> str:
