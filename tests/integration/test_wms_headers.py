@@ -145,3 +145,62 @@ def test_map_page_proxy_keeps_the_header_home(header_wps, proxy):
     refused = requests.get(f"{header_wps.base}/wms/sample", params=params, timeout=30)
     assert refused.status_code == 502 and KEY.encode() not in refused.content
     assert proxy.sink.heads == []
+
+
+class DroppingServer:
+    """Answers the first request of each connection (keep-alive) and closes the connection,
+    unanswered, on the second: a kept-alive connection the server drops as it is reused."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.requests = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client) -> None:
+        with client:
+            for number in (1, 2):
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = client.recv(65536)
+                    if not chunk:
+                        return
+                    head += chunk
+                self.requests += 1
+                if number == 2:
+                    return  # dropped, unanswered
+                client.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                               b"Connection: keep-alive\r\n\r\nok")
+
+    def close(self) -> None:
+        self._server.close()
+
+
+def test_a_kept_alive_connection_dropped_on_reuse_is_asked_again():
+    """The relay keeps connections to the WMS alive; one the server drops just as it is
+    reused is asked again on a new connection (a GetMap is idempotent), not failed."""
+    from wps_app.core.relay import fetch_within_origin
+
+    server, session = DroppingServer(), requests.Session()
+    try:
+        url = f"http://127.0.0.1:{server.port}/wms?request=GetMap"
+        for _ in range(2):
+            with fetch_within_origin(url, HEADERS, 5, session) as answer:
+                assert answer.status_code == 200 and answer.content == b"ok"
+        assert server.requests == 3  # the second GetMap: dropped once, then answered
+    finally:
+        server.close()
+        session.close()

@@ -104,6 +104,19 @@ def session() -> requests.Session:
         return _session[1]
 
 
+def _get_once_more_if_dropped(http: requests.Session, url: str, **kwargs) -> requests.Response:
+    """http.get, asked once more on a new connection when the first failed to connect or
+    was dropped: a kept-alive connection the server closes just as it is reused fails
+    though the server is fine (a GetMap is idempotent). A timeout is not retried: the
+    server is slow, and asking again would double the wait."""
+    try:
+        return http.get(url, **kwargs)
+    except requests.ConnectionError as exc:
+        if isinstance(exc, requests.Timeout):
+            raise
+        return http.get(url, **kwargs)
+
+
 def fetch_within_origin(url: str, headers: Headers, timeout_s: float,
                         http: requests.Session | None = None) -> requests.Response:
     """GET `url` with `headers` through `http` (this process's session() by default),
@@ -115,8 +128,9 @@ def fetch_within_origin(url: str, headers: Headers, timeout_s: float,
     http = http or session()
     current = bare
     for _ in range(MAX_REDIRECTS + 1):
-        response = http.get(current, headers=dict(headers), auth=auth, timeout=timeout_s,
-                            allow_redirects=False, stream=True)
+        response = _get_once_more_if_dropped(
+            http, current, headers=dict(headers), auth=auth, timeout=timeout_s,
+            allow_redirects=False, stream=True)
         if response.status_code not in REDIRECTS or "Location" not in response.headers:
             return response
         target = urljoin(current, response.headers["Location"])
