@@ -228,3 +228,26 @@ def test_a_document_replaced_while_served_is_sent_whole(client, tmp_path):
     body = response.get_data()
     assert body == b"<old>" + b"x" * 100 + b"</old>"
     assert int(response.headers["Content-Length"]) == len(body)
+
+
+def _request_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("request ")]
+
+
+def test_request_lines_name_the_operation_and_process_of_every_binding(client, caplog):
+    """KVP, POSTed XML and OGC API requests all log which operation and process they were
+    for (refused ones included)."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="wps_app.web.app")
+    body = ('<wps:Execute xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+            'xmlns:ows="http://www.opengis.net/ows/1.1" service="WPS" version="1.0.0">'
+            "<ows:Identifier>get_raster_process</ows:Identifier></wps:Execute>")
+    client.post("/wps", data=body, content_type="text/xml")
+    client.post("/ogcapi/processes/get_raster_process/execution", json={"inputs": {}})
+    client.get("/wps?service=WPS&version=1.0.0&request=DescribeProcess"
+               "&identifier=get_raster_process")
+    lines = _request_lines(caplog)
+    assert "operation=execute identifier=get_raster_process" in lines[0], lines
+    assert "operation=execution:sync identifier=get_raster_process" in lines[1], lines
+    assert "operation=describeprocess identifier=get_raster_process" in lines[2], lines

@@ -28,6 +28,7 @@ from wps_app import __version__, instance, metrics, request_ids
 from wps_app.core.wms import LayerCatalog
 from wps_app.jobs import JobStore, Limits
 from wps_app.ogcapi import build as build_ogcapi
+from wps_app.ogcapi.service import OPERATION_ENVIRON_KEY
 from wps_app.runtime import Runtime
 from wps_app.settings import Settings, config_files, read_config
 from wps_app.task import EdgeTask
@@ -133,8 +134,8 @@ class EdgeApp:
             LOGGER.info(
                 "request method=%s path=%s operation=%s identifier=%s job=%s status=%s "
                 "duration_ms=%.1f client=%s", environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"), operation,
-                _query(environ, "identifier") or "-", environ.get(JOB_ID_ENVIRON_KEY) or "-",
+                environ.get("PATH_INFO"), _logged_operation(environ, operation),
+                _identifier(environ) or "-", environ.get(JOB_ID_ENVIRON_KEY) or "-",
                 status, (time.perf_counter() - started) * 1000,
                 environ.get(auth.CLIENT_ENVIRON_KEY, "-"),
             )
@@ -283,6 +284,36 @@ def _operation(environ: dict) -> str:
         match = _POST_OPERATION.search(head)
         return match.group(1).decode().lower() if match else "-"
     return _query(environ, "request").lower() or "-"
+
+
+# the process identifier of a POSTed WPS request (its first ows:Identifier)
+_POST_IDENTIFIER = re.compile(rb"<(?:[\w.-]+:)?Identifier\b[^>]*>\s*([^<\s]{1,80})\s*<")
+_OGCAPI_PROCESS = re.compile(r"^/ogcapi/processes/([^/]{1,80})")
+
+
+def _identifier(environ: dict) -> str:
+    """The process a request names: `identifier` of a KVP request, the first ows:Identifier
+    of a POSTed one, the path's process of an OGC API one; "" for none. Client text: the
+    log formatter escapes it."""
+    given = _query(environ, "identifier")
+    if given:
+        return given
+    process = _OGCAPI_PROCESS.match(environ.get("PATH_INFO", "") or "")
+    if process:
+        return process.group(1)
+    stream = environ.get("wsgi.input")
+    if environ.get("REQUEST_METHOD") == "POST" and isinstance(stream, io.BytesIO):
+        match = _POST_IDENTIFIER.search(stream.getvalue()[:4096])
+        return match.group(1).decode("utf-8", "replace") if match else ""
+    return ""
+
+
+def _logged_operation(environ: dict, wps_request: str) -> str:
+    """The operation of the request line: the WPS request's name, or the OGC API route
+    the binding matched."""
+    if wps_request == "-" and (environ.get("PATH_INFO") or "").startswith("/ogcapi"):
+        return environ.get(OPERATION_ENVIRON_KEY) or "-"
+    return wps_request
 
 
 def _operation_label(environ: dict, wps_request: str) -> str:
