@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rundir", type=Path, default=REPO_ROOT / "var",
                         help="where the WMS and the front keep their runtime files")
     args = parser.parse_args(argv)
+    for port, variable in ((args.port, "WPS_PORT"), (args.wms_port, "WMS_PORT")):
+        if not _free(port):  # say so plainly, before anything starts
+            print(f"port {port} on 127.0.0.1 is in use: choose another, e.g. make run "
+                  f"{variable}={port + 600} (README, \"Other ports\")", file=sys.stderr)
+            return 2
     wms = embedded_wms.start(args.wms_port, args.rundir / "wms")
     print(f"sample WMS: {wms.url}", flush=True)
     base = f"http://127.0.0.1:{args.port}"
@@ -36,6 +42,17 @@ def main(argv: list[str] | None = None) -> int:
                            *(["--workers", str(args.workers)] if args.workers else [])])
     finally:
         wms.stop()
+
+
+def _free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:`port` now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

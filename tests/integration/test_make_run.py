@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 from waiting import wait_until
 
@@ -86,3 +87,26 @@ def test_make_run_prints_the_url_once_served_and_ctrl_c_stops_everything(tmp_pat
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("taken", ["wps", "wms"])
+def test_a_port_in_use_is_said_plainly_and_nothing_starts(tmp_path, taken):
+    """make run on a taken port: one line naming the port and the variable to change, exit
+    status 2, no traceback, nothing started."""
+    import socket
+
+    from devtools.embedded_wms import free_port
+
+    ports = {"wps": free_port(), "wms": free_port()}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", ports[taken]))
+        holder.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "devtools.run", "--port", str(ports["wps"]),
+             "--wms-port", str(ports["wms"]), "--rundir", str(tmp_path / "var")],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    variable = {"wps": "WPS_PORT", "wms": "WMS_PORT"}[taken]
+    assert f"port {ports[taken]} on 127.0.0.1 is in use" in done.stderr
+    assert f"{variable}=" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "var").exists()  # nothing was started
