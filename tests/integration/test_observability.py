@@ -54,7 +54,7 @@ def test_request_and_job_lines(wps):
     rounding = Decimal("0.0005") * (len(stages) + 1)
     assert duration >= sum(stages) - rounding, (duration, stages)
     assert stages[0] > 0  # a 96x48 filter can log 0.000, a WMS read cannot
-    assert re.search(rf"request method=POST path=/wps operation=execute identifier=- "
+    assert re.search(rf"request method=POST path=/wps operation=execute identifier=get_raster_process "
                      rf"job={job} status=200 duration_ms=[\d.]+", log)
 
 
@@ -111,6 +111,6 @@ def test_async_request_line_names_its_job(wps):
     job = url.rsplit("/", 1)[1][: -len(".xml")]
     wait_for_end(url)
     log = log_after(wps, since, rf"job={job} outcome=")
-    assert re.search(rf"operation=execute identifier=- job={job} status=200", log)
+    assert re.search(rf"operation=execute identifier=get_raster_process job={job} status=200", log)
     assert re.search(rf"job={job} start mode=async", log)
     assert re.search(rf"job={job} outcome=succeeded", log)
