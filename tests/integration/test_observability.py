@@ -54,7 +54,8 @@ def test_request_and_job_lines(wps):
     rounding = Decimal("0.0005") * (len(stages) + 1)
     assert duration >= sum(stages) - rounding, (duration, stages)
     assert stages[0] > 0  # a 96x48 filter can log 0.000, a WMS read cannot
-    assert re.search(rf"request method=POST path=/wps operation=execute identifier=get_raster_process "
+    assert re.search(rf"request method=POST path=/wps operation=execute "
+                     rf"identifier=get_raster_process "
                      rf"job={job} status=200 duration_ms=[\d.]+", log)
 
 
