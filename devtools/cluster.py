@@ -291,6 +291,8 @@ def start_cluster(rundir: Path, *, port: int | None = None, instances: int = 2,
             log = rundir / "haproxy" / "haproxy.log"
             tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
             raise RuntimeError(f"{exc}; HAProxy said: {' | '.join(tail)}") from None
+        for instance in cluster.instances:  # in HAProxy's rotation, all of them
+            balancer.wait_until_up(rundir / "haproxy", instance.name, timeout_s)
         dask_procs.wait_for_workers(scheduler_address, workers, timeout_s)
     except BaseException:
         cluster.stop()

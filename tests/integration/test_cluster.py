@@ -209,7 +209,12 @@ def _submit_from(session: requests.Session, url: str, **headers: str) -> request
 
 def test_haproxy_spreads_requests_over_the_instances(cluster):
     """Round robin: four /health requests through HAProxy meet both instances, each with
-    its own gunicorn master."""
+    its own gunicorn master (both in HAProxy's rotation first: a health check that met a
+    busy instance may have taken it out for a moment)."""
+    from wps_app.ops import balancer
+
+    for number in (1, 2):
+        balancer.wait_until_up(cluster.rundir / "haproxy", f"instance-{number}")
     seen = [health(cluster.base) for _ in range(4)]
     assert {h["instance"] for h in seen} == {"instance-1", "instance-2"}
     pids = {h["instance"]: h["pid"] for h in seen}
