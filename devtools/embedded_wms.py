@@ -36,6 +36,9 @@ def _ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
+_handed_out: set[int] = set()  # this process's picks: never given twice
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on `host` right now, below the kernel's ephemeral range.
 
@@ -47,11 +50,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     chooser = random.SystemRandom()
     for _ in range(200):
         port = chooser.randrange(10000, low) if low > 10000 else 0
+        if port in _handed_out:  # given to a server of this process that may not listen yet
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
+            _handed_out.add(sock.getsockname()[1])
             return sock.getsockname()[1]
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

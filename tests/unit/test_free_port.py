@@ -17,3 +17,9 @@ def test_ports_are_free_and_below_the_ephemeral_range():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", port))  # free indeed
 
+
+
+def test_a_port_is_never_given_twice_by_one_process():
+    """A cluster picks its ports first and binds them later: no two picks may be equal."""
+    picks = [free_port() for _ in range(500)]
+    assert len(set(picks)) == len(picks)
